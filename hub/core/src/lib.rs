@@ -1,0 +1,31 @@
+//! # hubbub-core: the room service
+//!
+//! The centre of Hubbub. A *room* is a named, durable, ordered log of chat
+//! messages with live subscribers. This crate assigns each message its
+//! per-room `seq`, makes it durable through group commit into the
+//! [`store::HistoryStore`], and only then acknowledges it and fans it out
+//! to subscribers through bounded queues. It knows nothing of transports:
+//! MQTT, WebSocket, HTTP and the Redis uplink live in `hubbub-bridge` and
+//! speak only the [`Rooms`] API.
+
+mod commit;
+pub mod config;
+mod error;
+mod message;
+pub mod metrics;
+pub mod retention;
+mod room;
+mod room_name;
+mod rooms;
+pub mod store;
+mod subscription;
+
+pub use commit::Posted;
+pub use error::RoomError;
+pub use message::{format_ts, Message, Published, Via};
+pub use room_name::{BadRoomName, RoomName, ROOM_NAME_RULE};
+pub use rooms::{NewPost, RoomSummary, Rooms, RoomsOptions, MAX_REF_CHARS};
+pub use store::HistoryQuery;
+pub use subscription::{
+    CloseReason, Event, Gap, Joined, Next, PresenceState, Resume, Role, Subscription,
+};

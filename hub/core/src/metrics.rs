@@ -1,0 +1,151 @@
+//! Prometheus metrics shared by the room service and every transport.
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::message::Via;
+
+/// A transport, as a metrics label.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Transport {
+    /// WebSocket chat.
+    ws,
+    /// Server-sent events.
+    sse,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransportLabel {
+    transport: Transport,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ViaLabel {
+    via: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DropLabel {
+    kind: &'static str,
+}
+
+/// Every metric the hub exports. Handles are cheap clones of shared atomics.
+pub struct Metrics {
+    registry: Registry,
+    messages_in: Family<ViaLabel, Counter>,
+    connections: Family<TransportLabel, Gauge>,
+    /// Events handed to subscriber queues.
+    pub deliveries: Counter,
+    /// Posts answered with an earlier message because their `ref` repeated.
+    pub duplicates: Counter,
+    /// Subscribers dropped because their queue overflowed.
+    pub slow_consumer_drops: Counter,
+    /// Ephemeral events (typing, presence) not queued because a queue was full.
+    pub ephemeral_drops: Counter,
+    /// Seconds each group commit took to write and sync.
+    pub flush_seconds: Histogram,
+    /// Messages per group commit.
+    pub batch_messages: Histogram,
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("hubbub");
+        let messages_in = Family::<ViaLabel, Counter>::default();
+        registry.register(
+            "messages_in",
+            "Messages stored, by the way they came in",
+            messages_in.clone(),
+        );
+        let connections = Family::<TransportLabel, Gauge>::default();
+        registry.register(
+            "connections",
+            "Open client connections, by transport",
+            connections.clone(),
+        );
+        let deliveries = Counter::default();
+        registry.register(
+            "deliveries",
+            "Events handed to subscriber queues (messages out)",
+            deliveries.clone(),
+        );
+        let duplicates = Counter::default();
+        registry.register(
+            "duplicate_posts",
+            "Posts that repeated a ref and got the original message back",
+            duplicates.clone(),
+        );
+        let drops = Family::<DropLabel, Counter>::default();
+        registry.register(
+            "queue_drops",
+            "Queue overflows: slow consumers disconnected, ephemeral events skipped",
+            drops.clone(),
+        );
+        let flush_seconds = Histogram::new(
+            [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5].into_iter(),
+        );
+        registry.register(
+            "store_flush_seconds",
+            "Time to write and sync one group commit",
+            flush_seconds.clone(),
+        );
+        let batch_messages =
+            Histogram::new([1.0, 2.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0].into_iter());
+        registry.register(
+            "store_batch_messages",
+            "Messages per group commit",
+            batch_messages.clone(),
+        );
+        let slow_consumer_drops = drops
+            .get_or_create(&DropLabel {
+                kind: "slow_consumer",
+            })
+            .clone();
+        let ephemeral_drops = drops.get_or_create(&DropLabel { kind: "ephemeral" }).clone();
+        Self {
+            messages_in,
+            connections,
+            deliveries,
+            duplicates,
+            slow_consumer_drops,
+            ephemeral_drops,
+            flush_seconds,
+            batch_messages,
+            registry,
+        }
+    }
+
+    /// The counter of messages stored that came in by `via`.
+    pub fn messages_in(&self, via: Via) -> Counter {
+        self.messages_in
+            .get_or_create(&ViaLabel { via: via.as_str() })
+            .clone()
+    }
+
+    /// The gauge of open connections of one transport.
+    pub fn connections(&self, transport: Transport) -> Gauge {
+        self.connections
+            .get_or_create(&TransportLabel { transport })
+            .clone()
+    }
+
+    /// Everything in the Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

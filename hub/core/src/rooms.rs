@@ -1,0 +1,330 @@
+//! The room service: the one API every transport speaks. It validates and
+//! sequences posts, stores them durably (through the committer), fans them
+//! out, and answers history and presence questions. It knows nothing of
+//! MQTT, WebSocket or HTTP.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::Utc;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::commit::{Committer, PostRequest, Posted, Request};
+use crate::config::{LimitsConfig, RoomsConfig};
+use crate::error::RoomError;
+use crate::message::{Message, Via};
+use crate::metrics::Metrics;
+use crate::room::{Room, SubId};
+use crate::room_name::RoomName;
+use crate::store::{HistoryQuery, HistoryStore, RoomMeta, StoreError};
+use crate::subscription::{CloseReason, Role, SubscriberHandle, Subscription};
+
+/// Longest accepted `ref`, in characters.
+pub const MAX_REF_CHARS: usize = 128;
+
+/// Posts waiting for the committer before posters are made to wait.
+const COMMIT_QUEUE: usize = 16 * 1024;
+
+/// A post as a transport hands it over.
+#[derive(Debug, Clone)]
+pub struct NewPost {
+    /// Target room.
+    pub room: RoomName,
+    /// The sender as the transport identified it.
+    pub from: String,
+    /// The text.
+    pub text: String,
+    /// The transport.
+    pub via: Via,
+    /// The client's idempotency key.
+    pub reference: Option<String>,
+}
+
+/// A room as listed to clients.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoomSummary {
+    /// Name.
+    pub name: RoomName,
+    /// Title, if declared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// History epoch.
+    pub epoch: String,
+    /// Highest durable seq.
+    pub last_seq: u64,
+    /// Distinct names online.
+    pub online: usize,
+}
+
+/// Everything the room service needs besides its store.
+#[derive(Debug, Clone)]
+pub struct RoomsOptions {
+    /// This hub's id, the `origin` of what is posted here.
+    pub hub_id: String,
+    /// `[rooms]`.
+    pub rooms: RoomsConfig,
+    /// `[limits]`.
+    pub limits: LimitsConfig,
+    /// Most posts in one group commit.
+    pub max_batch: usize,
+}
+
+/// The room service; cheap to clone, shared by every transport.
+#[derive(Clone)]
+pub struct Rooms {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    options: RoomsOptions,
+    store: Arc<dyn HistoryStore>,
+    metrics: Arc<Metrics>,
+    rooms: RwLock<HashMap<RoomName, Arc<Room>>>,
+    /// Serializes room creation, which is rare and durable.
+    creating: Mutex<()>,
+    commits: mpsc::Sender<Request>,
+    next_subscriber: AtomicU64,
+    subscribers: Mutex<HashMap<SubId, SubscriberHandle>>,
+}
+
+impl Rooms {
+    /// Loads every room from the store, creates the declared ones, and
+    /// starts the committer thread.
+    pub fn start(
+        store: Arc<dyn HistoryStore>,
+        metrics: Arc<Metrics>,
+        options: RoomsOptions,
+    ) -> Result<Self, StoreError> {
+        let mut rooms = HashMap::new();
+        for stored in store.load_rooms()? {
+            let title = Self::declared_title(&options, &stored.name);
+            let room = Room::new(stored.name.clone(), title, stored.meta, stored.last_seq);
+            rooms.insert(stored.name, Arc::new(room));
+        }
+        let (tx, rx) = mpsc::channel(COMMIT_QUEUE);
+        let committer = Committer {
+            store: store.clone(),
+            metrics: metrics.clone(),
+            hub_id: options.hub_id.clone(),
+            max_batch: options.max_batch.max(1),
+        };
+        std::thread::Builder::new()
+            .name("hubbub-commit".into())
+            .spawn(move || committer.run(rx))?;
+        let declared: Vec<RoomName> = options.rooms.declare.keys().cloned().collect();
+        let this = Self {
+            shared: Arc::new(Shared {
+                options,
+                store,
+                metrics,
+                rooms: RwLock::new(rooms),
+                creating: Mutex::new(()),
+                commits: tx,
+                next_subscriber: AtomicU64::new(1),
+                subscribers: Mutex::new(HashMap::new()),
+            }),
+        };
+        for name in declared {
+            this.create(&name)?;
+        }
+        Ok(this)
+    }
+
+    fn declared_title(options: &RoomsOptions, name: &RoomName) -> Option<String> {
+        options
+            .rooms
+            .declare
+            .get(name)
+            .and_then(|d| d.title.clone())
+    }
+
+    /// This hub's id.
+    pub fn hub_id(&self) -> &str {
+        &self.shared.options.hub_id
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &LimitsConfig {
+        &self.shared.options.limits
+    }
+
+    /// The metrics registry, shared with transports.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.shared.metrics
+    }
+
+    pub(crate) fn store(&self) -> &Arc<dyn HistoryStore> {
+        &self.shared.store
+    }
+
+    pub(crate) fn replay_max(&self) -> usize {
+        self.shared.options.rooms.replay_max.max(1)
+    }
+
+    /// Every room, sorted by name.
+    pub fn list(&self) -> Vec<RoomSummary> {
+        let rooms = self.shared.rooms.read().unwrap_or_else(|p| p.into_inner());
+        let mut list: Vec<RoomSummary> = rooms.values().map(|r| Self::summarize(r)).collect();
+        list.sort_by(|a, b| a.name.cmp(&b.name));
+        list
+    }
+
+    /// One room, if it exists.
+    pub fn summary(&self, room: &RoomName) -> Option<RoomSummary> {
+        self.room(room, false).ok().map(|r| Self::summarize(&r))
+    }
+
+    fn summarize(r: &Room) -> RoomSummary {
+        RoomSummary {
+            name: r.name.clone(),
+            title: r.title.clone(),
+            epoch: r.meta.epoch.clone(),
+            last_seq: r.last_seq(),
+            online: r.online_count(),
+        }
+    }
+
+    /// Finds a room; creates it if `create` and the config allows.
+    pub(crate) fn room(&self, name: &RoomName, create: bool) -> Result<Arc<Room>, RoomError> {
+        if let Some(r) = self
+            .shared
+            .rooms
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
+            return Ok(r.clone());
+        }
+        if create && self.shared.options.rooms.auto_create {
+            self.create(name)
+                .map_err(|e| RoomError::StoreUnavailable(e.to_string()))
+        } else {
+            Err(RoomError::NoSuchRoom(name.to_string()))
+        }
+    }
+
+    fn create(&self, name: &RoomName) -> Result<Arc<Room>, StoreError> {
+        let _creating = self
+            .shared
+            .creating
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = self
+            .shared
+            .rooms
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+        {
+            return Ok(r.clone());
+        }
+        let meta = RoomMeta {
+            epoch: format!("{:016x}", rand::random::<u64>()),
+            created: Utc::now(),
+        };
+        self.shared.store.create_room(name, &meta)?;
+        tracing::info!(room = %name, "room created");
+        let title = Self::declared_title(&self.shared.options, name);
+        let room = Arc::new(Room::new(name.clone(), title, meta, 0));
+        self.shared
+            .rooms
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.clone(), room.clone());
+        Ok(room)
+    }
+
+    /// Checks a post against the limits.
+    fn validate(&self, post: &NewPost) -> Result<(), RoomError> {
+        if post.text.trim().is_empty() {
+            return Err(RoomError::EmptyText);
+        }
+        let limit = self.shared.options.limits.max_message_bytes;
+        if post.text.len() > limit {
+            return Err(RoomError::TooLarge {
+                size: post.text.len(),
+                limit,
+            });
+        }
+        if let Some(r) = &post.reference {
+            let chars = r.chars().count();
+            if chars == 0 || chars > MAX_REF_CHARS || r.chars().any(char::is_control) {
+                return Err(RoomError::BadRef { max: MAX_REF_CHARS });
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates, stores durably, fans out, and returns the stored message
+    /// (or the original, if the `ref` repeats one from the last 10 minutes).
+    /// When this returns `Ok`, the message is on stable storage.
+    pub async fn post(&self, post: NewPost) -> Result<Posted, RoomError> {
+        self.validate(&post)?;
+        let room = self.room(&post.room, true)?;
+        let (reply, answer) = oneshot::channel();
+        let request = Request::Post(PostRequest {
+            room,
+            from: post.from,
+            text: post.text,
+            via: post.via,
+            reference: post.reference,
+            reply,
+        });
+        self.shared
+            .commits
+            .send(request)
+            .await
+            .map_err(|_| RoomError::ShuttingDown)?;
+        answer.await.map_err(|_| RoomError::ShuttingDown)?
+    }
+
+    /// Reads a slice of an existing room's history.
+    pub fn history(&self, room: &RoomName, query: HistoryQuery) -> Result<Vec<Message>, RoomError> {
+        self.room(room, false)?;
+        self.shared
+            .store
+            .query(room, query)
+            .map_err(|e| RoomError::StoreUnavailable(e.to_string()))
+    }
+
+    /// A new subscriber for one client connection.
+    pub fn subscribe(&self, role: Role) -> Subscription {
+        let id = self.shared.next_subscriber.fetch_add(1, Ordering::Relaxed);
+        let queue = self.shared.options.limits.subscriber_queue;
+        let (sub, handle) = Subscription::new(id, self.clone(), role, queue);
+        self.shared
+            .subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, handle);
+        sub
+    }
+
+    pub(crate) fn forget_subscriber(&self, id: SubId) {
+        self.shared
+            .subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
+    /// Ends every subscription with a reason, then stores everything
+    /// already queued and stops taking posts.
+    pub async fn shutdown(&self) {
+        for handle in self
+            .shared
+            .subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
+            handle.close(CloseReason::ShuttingDown);
+        }
+        let (done, finished) = oneshot::channel();
+        if self.shared.commits.send(Request::Stop(done)).await.is_ok() {
+            let _ = finished.await;
+        }
+    }
+}
