@@ -1,1 +1,16 @@
-//! placeholder
+//! # hubbub-bridge: the ways in and out of Hubbub's rooms
+//!
+//! Each transport here is a bridge that speaks only the room API of
+//! `hubbub-core` ([`hubbub_core::Rooms`]): it turns its clients' frames into
+//! posts, joins and history queries, and turns room events back into frames.
+//! The room service never learns which transport a client uses beyond the
+//! message's `via`.
+//!
+//! - [`http`]: the HTTP listener: REST API, Server-Sent Events, health,
+//!   metrics, the chat page, and the WebSocket upgrade for [`ws`].
+//! - [`ws`]: the WebSocket chat protocol (`GET /ws`).
+
+mod connected;
+pub mod http;
+mod params;
+pub mod ws;

@@ -1,1 +1,53 @@
-fn main(){}
+//! `hubbub`: the binary. Thin glue: arguments, config, logging, wiring and
+//! exit codes. The room service is `hubbub-core`; the transports are
+//! `hubbub-bridge`.
+
+mod cli;
+mod config;
+mod logging;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hubbub: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(Command::CheckConfig { file }) = &cli.command {
+        Config::load(file)?;
+        println!("{}: ok", file.display());
+        return Ok(());
+    }
+    let mut config = match &cli.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(dir) = cli.data {
+        config.hub.data_dir = dir;
+    }
+    if let Some(addr) = cli.http {
+        config.http.listen = addr;
+    }
+    if let Some(format) = cli.log_format {
+        config.log.format = format;
+    }
+    logging::init(config.log.format, &config.log.level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("hubbub")
+        .build()?;
+    runtime.block_on(serve::run(config))
+}

@@ -65,7 +65,7 @@ pub(crate) struct Committer {
 
 impl Committer {
     /// Runs until a `Stop` request or until every sender is gone.
-    pub fn run(self, mut rx: mpsc::Receiver<Request>) {
+    pub fn run(self, mut rx: mpsc::UnboundedReceiver<Request>) {
         let mut batch = Vec::with_capacity(self.max_batch);
         while let Some(first) = rx.blocking_recv() {
             let mut stop = None;
@@ -116,7 +116,10 @@ impl Committer {
                     outcomes.push(Outcome::RepeatInBatch(i));
                     continue;
                 }
-                match self.store.find_by_ref(name, &req.from, reference, dedup_since) {
+                match self
+                    .store
+                    .find_by_ref(name, &req.from, reference, dedup_since)
+                {
                     Ok(Some(original)) => {
                         outcomes.push(Outcome::Repeat(original));
                         continue;

@@ -24,7 +24,7 @@ pub use commit::Posted;
 pub use error::RoomError;
 pub use message::{format_ts, Message, Published, Via};
 pub use room_name::{BadRoomName, RoomName, ROOM_NAME_RULE};
-pub use rooms::{NewPost, RoomSummary, Rooms, RoomsOptions, MAX_REF_CHARS};
+pub use rooms::{NewPost, PendingPost, RoomSummary, Rooms, RoomsOptions, MAX_REF_CHARS};
 pub use store::HistoryQuery;
 pub use subscription::{
     CloseReason, Event, Gap, Joined, Next, PresenceState, Resume, Role, Subscription,

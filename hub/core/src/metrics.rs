@@ -87,16 +87,14 @@ impl Metrics {
             "Queue overflows: slow consumers disconnected, ephemeral events skipped",
             drops.clone(),
         );
-        let flush_seconds = Histogram::new(
-            [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5].into_iter(),
-        );
+        let flush_seconds =
+            Histogram::new([0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5]);
         registry.register(
             "store_flush_seconds",
             "Time to write and sync one group commit",
             flush_seconds.clone(),
         );
-        let batch_messages =
-            Histogram::new([1.0, 2.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0].into_iter());
+        let batch_messages = Histogram::new([1.0, 2.0, 5.0, 10.0, 50.0, 100.0, 500.0, 1000.0]);
         registry.register(
             "store_batch_messages",
             "Messages per group commit",
@@ -107,7 +105,9 @@ impl Metrics {
                 kind: "slow_consumer",
             })
             .clone();
-        let ephemeral_drops = drops.get_or_create(&DropLabel { kind: "ephemeral" }).clone();
+        let ephemeral_drops = drops
+            .get_or_create(&DropLabel { kind: "ephemeral" })
+            .clone();
         Self {
             messages_in,
             connections,

@@ -19,7 +19,8 @@ pub fn spawn(rooms: &Rooms, config: &RetentionConfig) -> JoinHandle<()> {
             ticker.tick().await;
             let store = store.clone();
             let outcome =
-                tokio::task::spawn_blocking(move || store.apply_retention(&policy, Utc::now())).await;
+                tokio::task::spawn_blocking(move || store.apply_retention(&policy, Utc::now()))
+                    .await;
             match outcome {
                 Ok(Ok(0)) => {}
                 Ok(Ok(dropped)) => tracing::info!(dropped, "retention dropped old history"),

@@ -71,7 +71,14 @@ impl Live {
         }
     }
 
-    fn presence(&self, room: &RoomName, who: Arc<str>, state: PresenceState, except: SubId, metrics: &Metrics) {
+    fn presence(
+        &self,
+        room: &RoomName,
+        who: Arc<str>,
+        state: PresenceState,
+        except: SubId,
+        metrics: &Metrics,
+    ) {
         let event = Event::Presence {
             room: room.clone(),
             who,
@@ -111,7 +118,13 @@ impl Room {
 
     /// Adds a subscriber (idempotent) and returns the seq it starts after:
     /// every message above it reaches its queue, none at or below.
-    pub fn add(&self, id: SubId, handle: &SubscriberHandle, who: Option<Arc<str>>, metrics: &Metrics) -> JoinSnapshot {
+    pub fn add(
+        &self,
+        id: SubId,
+        handle: &SubscriberHandle,
+        who: Option<Arc<str>>,
+        metrics: &Metrics,
+    ) -> JoinSnapshot {
         let mut live = self.live();
         if !live.members.contains_key(&id) {
             if let Some(name) = &who {

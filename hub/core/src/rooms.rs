@@ -24,9 +24,6 @@ use crate::subscription::{CloseReason, Role, SubscriberHandle, Subscription};
 /// Longest accepted `ref`, in characters.
 pub const MAX_REF_CHARS: usize = 128;
 
-/// Posts waiting for the committer before posters are made to wait.
-const COMMIT_QUEUE: usize = 16 * 1024;
-
 /// A post as a transport hands it over.
 #[derive(Debug, Clone)]
 pub struct NewPost {
@@ -40,6 +37,18 @@ pub struct NewPost {
     pub via: Via,
     /// The client's idempotency key.
     pub reference: Option<String>,
+}
+
+/// A post queued for group commit.
+pub struct PendingPost {
+    answer: oneshot::Receiver<Result<Posted, RoomError>>,
+}
+
+impl PendingPost {
+    /// Waits until the post is durable (or refused).
+    pub async fn outcome(self) -> Result<Posted, RoomError> {
+        self.answer.await.map_err(|_| RoomError::ShuttingDown)?
+    }
 }
 
 /// A room as listed to clients.
@@ -84,7 +93,7 @@ struct Shared {
     rooms: RwLock<HashMap<RoomName, Arc<Room>>>,
     /// Serializes room creation, which is rare and durable.
     creating: Mutex<()>,
-    commits: mpsc::Sender<Request>,
+    commits: mpsc::UnboundedSender<Request>,
     next_subscriber: AtomicU64,
     subscribers: Mutex<HashMap<SubId, SubscriberHandle>>,
 }
@@ -103,7 +112,9 @@ impl Rooms {
             let room = Room::new(stored.name.clone(), title, stored.meta, stored.last_seq);
             rooms.insert(stored.name, Arc::new(room));
         }
-        let (tx, rx) = mpsc::channel(COMMIT_QUEUE);
+        // Unbounded, so that submitting is synchronous and keeps a client's
+        // order; each transport bounds the posts it has in flight.
+        let (tx, rx) = mpsc::unbounded_channel();
         let committer = Committer {
             store: store.clone(),
             metrics: metrics.clone(),
@@ -257,10 +268,9 @@ impl Rooms {
         Ok(())
     }
 
-    /// Validates, stores durably, fans out, and returns the stored message
-    /// (or the original, if the `ref` repeats one from the last 10 minutes).
-    /// When this returns `Ok`, the message is on stable storage.
-    pub async fn post(&self, post: NewPost) -> Result<Posted, RoomError> {
+    /// Validates a post and queues it for the next group commit, in call
+    /// order; await the returned [`PendingPost`] for the outcome.
+    pub fn submit(&self, post: NewPost) -> Result<PendingPost, RoomError> {
         self.validate(&post)?;
         let room = self.room(&post.room, true)?;
         let (reply, answer) = oneshot::channel();
@@ -275,9 +285,15 @@ impl Rooms {
         self.shared
             .commits
             .send(request)
-            .await
             .map_err(|_| RoomError::ShuttingDown)?;
-        answer.await.map_err(|_| RoomError::ShuttingDown)?
+        Ok(PendingPost { answer })
+    }
+
+    /// Validates, stores durably, fans out, and returns the stored message
+    /// (or the original, if the `ref` repeats one from the last 10 minutes).
+    /// When this returns `Ok`, the message is on stable storage.
+    pub async fn post(&self, post: NewPost) -> Result<Posted, RoomError> {
+        self.submit(post)?.outcome().await
     }
 
     /// Reads a slice of an existing room's history.
@@ -323,7 +339,7 @@ impl Rooms {
             handle.close(CloseReason::ShuttingDown);
         }
         let (done, finished) = oneshot::channel();
-        if self.shared.commits.send(Request::Stop(done)).await.is_ok() {
+        if self.shared.commits.send(Request::Stop(done)).is_ok() {
             let _ = finished.await;
         }
     }

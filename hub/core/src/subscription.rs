@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::mpsc::{self, error::TrySendError};
-use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::RoomError;
 use crate::message::{Message, Published};
@@ -105,7 +105,7 @@ pub(crate) struct SubscriberHandle {
 #[derive(Default)]
 struct CloseState {
     reason: OnceLock<CloseReason>,
-    notify: Notify,
+    closed: CancellationToken,
 }
 
 impl SubscriberHandle {
@@ -116,7 +116,7 @@ impl SubscriberHandle {
     /// Ends the subscription; the first reason given wins.
     pub fn close(&self, reason: CloseReason) {
         if self.state.reason.set(reason).is_ok() {
-            self.state.notify.notify_one();
+            self.state.closed.cancel();
         }
     }
 }
@@ -184,7 +184,12 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    pub(crate) fn new(id: SubId, rooms: Rooms, role: Role, queue: usize) -> (Self, SubscriberHandle) {
+    pub(crate) fn new(
+        id: SubId,
+        rooms: Rooms,
+        role: Role,
+        queue: usize,
+    ) -> (Self, SubscriberHandle) {
         let (tx, rx) = mpsc::channel(queue.max(1));
         let handle = SubscriberHandle {
             tx,
@@ -255,9 +260,20 @@ impl Subscription {
         })
     }
 
-    fn replay(&self, room: &RoomName, since: u64, last_seq: u64) -> Result<(Vec<Message>, Option<Gap>), RoomError> {
+    fn replay(
+        &self,
+        room: &RoomName,
+        since: u64,
+        last_seq: u64,
+    ) -> Result<(Vec<Message>, Option<Gap>), RoomError> {
         let cap = self.rooms.replay_max();
-        let mut replay = self.rooms.history(room, HistoryQuery::After { seq: since, limit: cap })?;
+        let mut replay = self.rooms.history(
+            room,
+            HistoryQuery::After {
+                seq: since,
+                limit: cap,
+            },
+        )?;
         // Later messages come through the queue; never send one twice.
         replay.retain(|m| m.seq <= last_seq);
         let through = replay.last().map_or(since, |m| m.seq);
@@ -292,15 +308,29 @@ impl Subscription {
         Ok(())
     }
 
+    /// Whether `room` is joined.
+    pub fn is_joined(&self, room: &RoomName) -> bool {
+        self.joined.contains_key(room)
+    }
+
+    /// Resolves when the hub ends this subscription, with the reason.
+    pub async fn closed(&self) -> CloseReason {
+        self.handle.state.closed.cancelled().await;
+        self.handle
+            .state
+            .reason
+            .get()
+            .copied()
+            .unwrap_or(CloseReason::ShuttingDown)
+    }
+
     /// The next event, or the reason the hub ended this subscription.
     pub async fn next(&mut self) -> Next {
-        if let Some(reason) = self.handle.state.reason.get() {
-            return Next::Closed(*reason);
-        }
+        let state = &self.handle.state;
         tokio::select! {
             biased;
-            () = self.handle.state.notify.notified() => {
-                Next::Closed(self.handle.state.reason.get().copied().unwrap_or(CloseReason::ShuttingDown))
+            () = state.closed.cancelled() => {
+                Next::Closed(state.reason.get().copied().unwrap_or(CloseReason::ShuttingDown))
             }
             event = self.rx.recv() => match event {
                 Some(e) => Next::Event(e),

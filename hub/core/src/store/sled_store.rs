@@ -179,7 +179,9 @@ fn bucket_tree_name(room: &RoomName, first_seq: u64) -> String {
 }
 
 fn parse_bucket_tree_name(name: &[u8]) -> Option<(RoomName, u64)> {
-    let rest = std::str::from_utf8(name).ok()?.strip_prefix(BUCKET_PREFIX)?;
+    let rest = std::str::from_utf8(name)
+        .ok()?
+        .strip_prefix(BUCKET_PREFIX)?;
     let (room, first) = rest.rsplit_once('/')?;
     Some((RoomName::new(room).ok()?, first.parse().ok()?))
 }
@@ -239,7 +241,11 @@ impl SledStore {
                 let tree = self.db.open_tree(&name).map_err(engine)?;
                 match Self::bucket_bounds(&tree, first_seq)? {
                     Some(bucket) => {
-                        rooms.entry(room).or_default().buckets.insert(first_seq, bucket);
+                        rooms
+                            .entry(room)
+                            .or_default()
+                            .buckets
+                            .insert(first_seq, bucket);
                     }
                     None => {
                         self.db.drop_tree(&name).map_err(engine)?;
@@ -277,10 +283,7 @@ impl SledStore {
     /// Flushes sled and then forces its files to stable storage.
     fn make_durable(&self) -> Result<(), StoreError> {
         self.db.flush().map_err(engine)?;
-        self.syncer
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .sync()
+        self.syncer.lock().unwrap_or_else(|p| p.into_inner()).sync()
     }
 
     /// The bucket that message `m` goes into, opening a new one if the
@@ -399,11 +402,7 @@ impl SledStore {
     }
 
     /// The buckets that retention drops in one room, oldest first.
-    fn expired_buckets(
-        buckets: &[Bucket],
-        policy: &RetentionPolicy,
-        now_ms: i64,
-    ) -> Vec<Bucket> {
+    fn expired_buckets(buckets: &[Bucket], policy: &RetentionPolicy, now_ms: i64) -> Vec<Bucket> {
         let mut total: u64 = buckets.iter().map(Bucket::count).sum();
         let mut expired = Vec::new();
         for b in buckets {
@@ -538,7 +537,10 @@ impl HistoryStore for SledStore {
                 .iter()
                 .map(|(name, r)| {
                     let buckets: Vec<Bucket> = r.buckets.values().cloned().collect();
-                    (name.clone(), Self::expired_buckets(&buckets, policy, now_ms))
+                    (
+                        name.clone(),
+                        Self::expired_buckets(&buckets, policy, now_ms),
+                    )
                 })
                 .filter(|(_, expired)| !expired.is_empty())
                 .collect()
@@ -624,7 +626,9 @@ mod tests {
         {
             let store = SledStore::open(dir.path(), small_buckets()).unwrap();
             store.create_room(&room, &meta()).unwrap();
-            let batch: Vec<_> = (1..=35).map(|s| msg("kitchen", s, 1000 + s as i64, None)).collect();
+            let batch: Vec<_> = (1..=35)
+                .map(|s| msg("kitchen", s, 1000 + s as i64, None))
+                .collect();
             store.append(&batch).unwrap();
         }
         let store = SledStore::open(dir.path(), small_buckets()).unwrap();
@@ -633,9 +637,18 @@ mod tests {
         assert_eq!(rooms[0].last_seq, 35);
         let q = |q| seqs(&store.query(&room, q).unwrap());
         assert_eq!(q(HistoryQuery::Latest { limit: 3 }), vec![33, 34, 35]);
-        assert_eq!(q(HistoryQuery::Before { seq: 12, limit: 4 }), vec![8, 9, 10, 11]);
-        assert_eq!(q(HistoryQuery::After { seq: 8, limit: 5 }), vec![9, 10, 11, 12, 13]);
-        assert_eq!(q(HistoryQuery::After { seq: 35, limit: 5 }), Vec::<u64>::new());
+        assert_eq!(
+            q(HistoryQuery::Before { seq: 12, limit: 4 }),
+            vec![8, 9, 10, 11]
+        );
+        assert_eq!(
+            q(HistoryQuery::After { seq: 8, limit: 5 }),
+            vec![9, 10, 11, 12, 13]
+        );
+        assert_eq!(
+            q(HistoryQuery::After { seq: 35, limit: 5 }),
+            Vec::<u64>::new()
+        );
         assert_eq!(q(HistoryQuery::Latest { limit: 100 }).len(), 35);
     }
 
@@ -653,7 +666,9 @@ mod tests {
         };
         let dropped = store.apply_retention(&policy, Utc::now()).unwrap();
         assert_eq!(dropped, 20);
-        let kept = store.query(&room, HistoryQuery::Latest { limit: 100 }).unwrap();
+        let kept = store
+            .query(&room, HistoryQuery::Latest { limit: 100 })
+            .unwrap();
         assert_eq!(kept.first().map(|m| m.seq), Some(21));
 
         let by_age = RetentionPolicy {
@@ -661,7 +676,10 @@ mod tests {
             max_age: Some(Duration::from_secs(60)),
         };
         store.apply_retention(&by_age, Utc::now()).unwrap();
-        assert!(store.query(&room, HistoryQuery::Latest { limit: 10 }).unwrap().is_empty());
+        assert!(store
+            .query(&room, HistoryQuery::Latest { limit: 10 })
+            .unwrap()
+            .is_empty());
         drop(store);
         let store = SledStore::open(dir.path(), small_buckets()).unwrap();
         assert_eq!(store.load_rooms().unwrap()[0].last_seq, 35);
@@ -678,7 +696,13 @@ mod tests {
         let since = Utc::now() - IDEMPOTENCY_WINDOW;
         let found = store.find_by_ref(&room, "alice", "c-1", since).unwrap();
         assert_eq!(found.map(|m| m.seq), Some(1));
-        assert!(store.find_by_ref(&room, "bob", "c-1", since).unwrap().is_none());
-        assert!(store.find_by_ref(&room, "alice", "c-2", since).unwrap().is_none());
+        assert!(store
+            .find_by_ref(&room, "bob", "c-1", since)
+            .unwrap()
+            .is_none());
+        assert!(store
+            .find_by_ref(&room, "alice", "c-2", since)
+            .unwrap()
+            .is_none());
     }
 }

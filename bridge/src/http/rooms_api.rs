@@ -1,0 +1,161 @@
+//! `/api/rooms`: list rooms, read history, post.
+
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use hubbub_core::{Message, NewPost, RoomError, RoomName, RoomSummary, Via};
+use serde::{Deserialize, Serialize};
+
+use super::{frame_limit, ApiError, AppState};
+use crate::params::{check_name, history_query};
+
+/// The sender of an HTTP post that names none.
+const ANONYMOUS: &str = "anonymous";
+
+/// The body of `GET /api/rooms`.
+#[derive(Serialize)]
+struct RoomList {
+    rooms: Vec<RoomSummary>,
+}
+
+/// The body of `GET /api/rooms/{room}/messages`.
+#[derive(Serialize)]
+struct HistoryPage {
+    room: RoomName,
+    epoch: String,
+    messages: Vec<Message>,
+}
+
+/// `GET /api/rooms`
+pub async fn list(State(state): State<AppState>) -> impl IntoResponse {
+    Json(RoomList {
+        rooms: state.rooms.list(),
+    })
+}
+
+/// Query parameters of `GET /api/rooms/{room}/messages`.
+#[derive(Debug, Deserialize)]
+pub struct HistoryParams {
+    before: Option<u64>,
+    after: Option<u64>,
+    limit: Option<usize>,
+}
+
+fn bad_query(rejection: QueryRejection) -> ApiError {
+    ApiError::bad_request("bad_query", rejection.body_text())
+}
+
+/// `GET /api/rooms/{room}/messages?before=&after=&limit=`
+pub async fn messages(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+    params: Result<Query<HistoryParams>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let room = RoomName::new(&room)?;
+    let Query(p) = params.map_err(bad_query)?;
+    let query = history_query(p.before, p.after, p.limit)
+        .map_err(|m| ApiError::bad_request("bad_query", m))?;
+    let messages = state.rooms.history(&room, query)?;
+    let epoch = state
+        .rooms
+        .summary(&room)
+        .map(|s| s.epoch)
+        .unwrap_or_default();
+    Ok(Json(HistoryPage {
+        room,
+        epoch,
+        messages,
+    }))
+}
+
+/// Query parameters of `POST /api/rooms/{room}/messages`.
+#[derive(Debug, Deserialize)]
+pub struct PostParams {
+    from: Option<String>,
+    #[serde(rename = "ref")]
+    reference: Option<String>,
+}
+
+/// A JSON post body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostBody {
+    text: String,
+    #[serde(rename = "ref")]
+    reference: Option<String>,
+    from: Option<String>,
+}
+
+/// `POST /api/rooms/{room}/messages`: JSON `{"text","ref","from"}`, or the
+/// body as plain text. 201 with the stored message; 200 with the original
+/// when the `ref` repeats.
+pub async fn post(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+    params: Result<Query<PostParams>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let room = RoomName::new(&room)?;
+    let Query(params) = params.map_err(bad_query)?;
+    let limits = state.rooms.limits();
+    let bytes = axum::body::to_bytes(body, frame_limit(limits.max_message_bytes))
+        .await
+        .map_err(|_| RoomError::TooLarge {
+            size: frame_limit(limits.max_message_bytes) + 1,
+            limit: limits.max_message_bytes,
+        })?;
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let body = if is_json {
+        serde_json::from_slice::<PostBody>(&bytes)
+            .map_err(|e| ApiError::bad_request("bad_json", e.to_string()))?
+    } else {
+        let text = String::from_utf8(bytes.to_vec())
+            .map_err(|_| ApiError::bad_request("bad_utf8", "the body is not valid UTF-8"))?;
+        PostBody {
+            text,
+            reference: None,
+            from: None,
+        }
+    };
+    let idempotency_key = headers
+        .get("idempotency-key")
+        .map(|v| {
+            v.to_str()
+                .map(str::to_owned)
+                .map_err(|_| ApiError::bad_request("bad_ref", "Idempotency-Key is not text"))
+        })
+        .transpose()?;
+    let from = body
+        .from
+        .or(params.from)
+        .unwrap_or_else(|| ANONYMOUS.to_owned());
+    check_name(&from).map_err(|m| ApiError::bad_request("bad_from", m))?;
+    let posted = state
+        .rooms
+        .post(NewPost {
+            room,
+            from,
+            text: body.text,
+            via: Via::Http,
+            reference: body.reference.or(idempotency_key).or(params.reference),
+        })
+        .await?;
+    let status = if posted.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        posted.message.json.to_string(),
+    )
+        .into_response())
+}
