@@ -14,12 +14,16 @@ use crate::http::{frame_limit, AppState};
 /// most connections sit idle and chat frames are short; it grows as needed.
 const READ_BUFFER: usize = 4 * 1024;
 
+/// Frames are gathered up to this many bytes before a write; a flush
+/// writes whatever is gathered. Allocated only once something is sent.
+const WRITE_BUFFER: usize = 16 * 1024;
+
 /// `GET /ws`: upgrades and runs a chat session until either side ends it.
 pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
     let limit = frame_limit(state.rooms.limits().max_message_bytes);
     let tasks = state.tasks.clone();
     ws.read_buffer_size(READ_BUFFER)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BUFFER)
         // Frames a little over the limit get a clean 1009 from the session;
         // far larger ones are cut off by tungstenite before they are read.
         .max_message_size(limit.saturating_mul(2))

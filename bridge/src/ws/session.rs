@@ -24,6 +24,9 @@ use crate::params::{check_name, history_query};
 /// stops reading its frames.
 const MAX_IN_FLIGHT: usize = 64;
 
+/// Most queued events written with one flush.
+const WRITE_BATCH: usize = 64;
+
 /// How long a closing connection gets to take its close frame (a slow
 /// reader first has to read what is already on its way).
 const CLOSE_GRACE: Duration = Duration::from_secs(30);
@@ -131,14 +134,21 @@ impl Session {
                     vec![ack_frame(&room, reference.as_deref(), outcome)]
                 }
                 next = self.sub.next() => match next {
-                    Next::Event(event) => vec![event_frame(&event)],
+                    Next::Event(event) => {
+                        let mut frames = vec![event_frame(&event)];
+                        while frames.len() < WRITE_BATCH {
+                            match self.sub.try_next() {
+                                Some(e) => frames.push(event_frame(&e)),
+                                None => break,
+                            }
+                        }
+                        frames
+                    }
                     Next::Closed(reason) => return reason.into(),
                 },
             };
-            for text in out {
-                if let Err(end) = send(&self.sub, sink, text).await {
-                    return end;
-                }
+            if let Err(end) = send(&self.sub, sink, out).await {
+                return end;
             }
         }
     }
@@ -257,7 +267,7 @@ impl Session {
             }
             ClientOp::Typing { room } => {
                 let room = room_name(&room)?;
-                self.sub.typing(&room).map_err(refused)?;
+                self.sub.typing(&room, Via::Ws).map_err(refused)?;
                 Ok(Vec::new())
             }
             ClientOp::Ping => Ok(vec![Frame::Pong.text()]),
@@ -283,11 +293,20 @@ impl Session {
     }
 }
 
-/// Sends a frame unless the hub ends the subscription first: a reader too
-/// slow to take this frame must not hold its session forever.
-async fn send(sub: &Subscription, sink: &mut Sink, text: String) -> Result<(), End> {
+/// Sends frames with one flush, unless the hub ends the subscription
+/// first: a reader too slow to take them must not hold its session forever.
+async fn send(sub: &Subscription, sink: &mut Sink, frames: Vec<String>) -> Result<(), End> {
+    if frames.is_empty() {
+        return Ok(());
+    }
+    let write = async {
+        for text in frames {
+            sink.feed(WsMessage::Text(text.into())).await?;
+        }
+        sink.flush().await
+    };
     tokio::select! {
-        sent = sink.send(WsMessage::Text(text.into())) => sent.map_err(|_| End::Gone),
+        sent = write => sent.map_err(|_| End::Gone),
         reason = sub.closed() => Err(reason.into()),
     }
 }
@@ -331,6 +350,6 @@ fn event_frame(event: &Event) -> String {
             state: state.as_str(),
         }
         .text(),
-        Event::Typing { room, who } => Frame::Typing { room, who }.text(),
+        Event::Typing { room, who, .. } => Frame::Typing { room, who }.text(),
     }
 }

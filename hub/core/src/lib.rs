@@ -11,6 +11,7 @@
 mod commit;
 pub mod config;
 mod error;
+mod inbox;
 mod message;
 pub mod metrics;
 pub mod retention;
@@ -19,13 +20,14 @@ mod room_name;
 mod rooms;
 pub mod store;
 mod subscription;
+mod tap;
 
 pub use commit::Posted;
 pub use error::RoomError;
+pub use inbox::{CloseReason, Event, Next, PresenceState};
 pub use message::{format_ts, Message, Published, Via};
 pub use room_name::{BadRoomName, RoomName, ROOM_NAME_RULE};
 pub use rooms::{NewPost, PendingPost, RoomSummary, Rooms, RoomsOptions, MAX_REF_CHARS};
 pub use store::HistoryQuery;
-pub use subscription::{
-    CloseReason, Event, Gap, Joined, Next, PresenceState, Resume, Role, Subscription,
-};
+pub use subscription::{Gap, Joined, Resume, Role, Subscription};
+pub use tap::Tap;

@@ -1,16 +1,16 @@
-//! One room's live state: its durable seq, its subscribers and who is online.
+//! One room's live state: its durable seq, its members and who is online.
 //! Fan-out happens here, under the room's lock, and never waits on a reader.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::mpsc::error::TrySendError;
-
-use crate::message::Published;
+use crate::inbox::{Event, PresenceState, SubscriberHandle};
+use crate::message::{Published, Via};
 use crate::metrics::Metrics;
 use crate::room_name::RoomName;
 use crate::store::RoomMeta;
-use crate::subscription::{CloseReason, Event, PresenceState, SubscriberHandle};
+use crate::subscription::{Receives, Role};
+use crate::tap::Taps;
 
 /// Identifies a subscriber within the hub.
 pub(crate) type SubId = u64;
@@ -20,6 +20,7 @@ pub(crate) struct Room {
     pub name: RoomName,
     pub title: Option<String>,
     pub meta: RoomMeta,
+    taps: Arc<Taps>,
     live: Mutex<Live>,
 }
 
@@ -27,6 +28,7 @@ struct Member {
     handle: SubscriberHandle,
     /// Shown in presence; `None` for watchers.
     who: Option<Arc<str>>,
+    receives: Receives,
 }
 
 #[derive(Default)]
@@ -34,7 +36,7 @@ struct Live {
     /// Highest durable seq; only the committer raises it.
     last_seq: u64,
     members: HashMap<SubId, Member>,
-    /// Online names with how many connections each has in the room.
+    /// Online names with how many memberships each has in the room.
     online: BTreeMap<Arc<str>, usize>,
 }
 
@@ -45,7 +47,7 @@ pub(crate) struct JoinSnapshot {
 }
 
 impl Live {
-    /// Removes a member; returns its name if that was its last connection.
+    /// Removes a member; returns its name if that was its last membership.
     fn remove(&mut self, id: SubId) -> Option<Arc<str>> {
         let who = self.members.remove(&id)?.who?;
         let count = self.online.get_mut(&who)?;
@@ -58,42 +60,41 @@ impl Live {
         }
     }
 
-    /// Queues an ephemeral event for every participant but `except`;
-    /// a full queue skips it rather than dropping the reader.
-    fn broadcast_ephemeral(&self, event: &Event, except: SubId, metrics: &Metrics) {
+    /// Queues an ephemeral event for every participant but `except`, and
+    /// for the taps; a full participant queue skips it rather than dropping
+    /// the reader.
+    fn broadcast_ephemeral(
+        &self,
+        event: Event,
+        except: Option<SubId>,
+        taps: &Taps,
+        metrics: &Metrics,
+    ) {
         for (id, m) in &self.members {
-            if *id == except || m.who.is_none() {
+            if Some(*id) == except || m.receives != Receives::Everything {
                 continue;
             }
             if m.handle.try_send(event.clone()).is_err() {
                 metrics.ephemeral_drops.inc();
             }
         }
-    }
-
-    fn presence(
-        &self,
-        room: &RoomName,
-        who: Arc<str>,
-        state: PresenceState,
-        except: SubId,
-        metrics: &Metrics,
-    ) {
-        let event = Event::Presence {
-            room: room.clone(),
-            who,
-            state,
-        };
-        self.broadcast_ephemeral(&event, except, metrics);
+        taps.send(&event);
     }
 }
 
 impl Room {
-    pub fn new(name: RoomName, title: Option<String>, meta: RoomMeta, last_seq: u64) -> Self {
+    pub fn new(
+        name: RoomName,
+        title: Option<String>,
+        meta: RoomMeta,
+        last_seq: u64,
+        taps: Arc<Taps>,
+    ) -> Self {
         Self {
             name,
             title,
             meta,
+            taps,
             live: Mutex::new(Live {
                 last_seq,
                 ..Live::default()
@@ -106,9 +107,30 @@ impl Room {
         self.live.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    fn presence(
+        &self,
+        live: &Live,
+        who: Arc<str>,
+        state: PresenceState,
+        except: SubId,
+        metrics: &Metrics,
+    ) {
+        let event = Event::Presence {
+            room: self.name.clone(),
+            who,
+            state,
+        };
+        live.broadcast_ephemeral(event, Some(except), &self.taps, metrics);
+    }
+
     /// The highest durable seq.
     pub fn last_seq(&self) -> u64 {
         self.live().last_seq
+    }
+
+    /// The names online, sorted.
+    pub fn online(&self) -> Vec<String> {
+        self.live().online.keys().map(|n| n.to_string()).collect()
     }
 
     /// How many distinct names are online.
@@ -116,22 +138,23 @@ impl Room {
         self.live().online.len()
     }
 
-    /// Adds a subscriber (idempotent) and returns the seq it starts after:
+    /// Adds a member (idempotent) and returns the seq it starts after:
     /// every message above it reaches its queue, none at or below.
     pub fn add(
         &self,
         id: SubId,
         handle: &SubscriberHandle,
-        who: Option<Arc<str>>,
+        role: &Role,
         metrics: &Metrics,
     ) -> JoinSnapshot {
         let mut live = self.live();
         if !live.members.contains_key(&id) {
+            let who = role.name().cloned();
             if let Some(name) = &who {
                 let count = live.online.entry(name.clone()).or_insert(0);
                 *count += 1;
                 if *count == 1 {
-                    live.presence(&self.name, name.clone(), PresenceState::Join, id, metrics);
+                    self.presence(&live, name.clone(), PresenceState::Join, id, metrics);
                 }
             }
             live.members.insert(
@@ -139,6 +162,7 @@ impl Room {
                 Member {
                     handle: handle.clone(),
                     who,
+                    receives: role.receives(),
                 },
             );
         }
@@ -148,53 +172,54 @@ impl Room {
         }
     }
 
-    /// Removes a subscriber; returns whether it was there.
+    /// Removes a member; returns whether it was there.
     pub fn remove(&self, id: SubId, metrics: &Metrics) -> bool {
         let mut live = self.live();
         let was_member = live.members.contains_key(&id);
         if let Some(who) = live.remove(id) {
-            live.presence(&self.name, who, PresenceState::Leave, id, metrics);
+            self.presence(&live, who, PresenceState::Leave, id, metrics);
         }
         was_member
     }
 
-    /// Whether `id` is subscribed.
+    /// Whether `id` is a member.
     pub fn has(&self, id: SubId) -> bool {
         self.live().members.contains_key(&id)
     }
 
-    /// Tells the other participants that `who` is typing.
-    pub fn typing(&self, id: SubId, who: Arc<str>, metrics: &Metrics) {
+    /// Tells the participants (but `except`) and the taps that `who` is typing.
+    pub fn typing(&self, except: Option<SubId>, who: Arc<str>, via: Via, metrics: &Metrics) {
         let event = Event::Typing {
             room: self.name.clone(),
             who,
+            via,
         };
-        self.live().broadcast_ephemeral(&event, id, metrics);
+        self.live()
+            .broadcast_ephemeral(event, except, &self.taps, metrics);
     }
 
-    /// Records a durable message and hands it to every subscriber's queue.
-    /// A subscriber whose queue is full is dropped from the room and told
-    /// why; nobody else waits for it.
+    /// Records a durable message and hands it to every member's queue and
+    /// to the taps. A member whose queue is full is dropped from the room
+    /// and told why; nobody else waits for it.
     pub fn publish(&self, message: &Arc<Published>, metrics: &Metrics) {
         let mut live = self.live();
         live.last_seq = message.message.seq;
-        let mut overflowed = Vec::new();
+        let mut dropped = Vec::new();
         for (id, m) in &live.members {
-            match m.handle.try_send(Event::Message(message.clone())) {
-                Ok(()) => {
-                    metrics.deliveries.inc();
-                }
-                Err(TrySendError::Full(_)) => {
-                    m.handle.close(CloseReason::SlowConsumer);
-                    metrics.slow_consumer_drops.inc();
-                    overflowed.push(*id);
-                }
-                Err(TrySendError::Closed(_)) => overflowed.push(*id),
+            if m.receives == Receives::Nothing {
+                continue;
+            }
+            if m.handle.deliver(Event::Message(message.clone())) {
+                metrics.deliveries.inc();
+            } else {
+                metrics.slow_consumer_drops.inc();
+                dropped.push(*id);
             }
         }
-        for id in overflowed {
+        self.taps.send(&Event::Message(message.clone()));
+        for id in dropped {
             if let Some(who) = live.remove(id) {
-                live.presence(&self.name, who, PresenceState::Leave, id, metrics);
+                self.presence(&live, who, PresenceState::Leave, id, metrics);
             }
         }
     }

@@ -14,12 +14,14 @@ use tokio::sync::{mpsc, oneshot};
 use crate::commit::{Committer, PostRequest, Posted, Request};
 use crate::config::{LimitsConfig, RoomsConfig};
 use crate::error::RoomError;
+use crate::inbox::{CloseReason, Inbox, SubscriberHandle};
 use crate::message::{Message, Via};
 use crate::metrics::Metrics;
 use crate::room::{Room, SubId};
 use crate::room_name::RoomName;
 use crate::store::{HistoryQuery, HistoryStore, RoomMeta, StoreError};
-use crate::subscription::{CloseReason, Role, SubscriberHandle, Subscription};
+use crate::subscription::{Role, Subscription};
+use crate::tap::{Tap, Taps};
 
 /// Longest accepted `ref`, in characters.
 pub const MAX_REF_CHARS: usize = 128;
@@ -96,6 +98,7 @@ struct Shared {
     commits: mpsc::UnboundedSender<Request>,
     next_subscriber: AtomicU64,
     subscribers: Mutex<HashMap<SubId, SubscriberHandle>>,
+    taps: Arc<Taps>,
 }
 
 impl Rooms {
@@ -106,10 +109,17 @@ impl Rooms {
         metrics: Arc<Metrics>,
         options: RoomsOptions,
     ) -> Result<Self, StoreError> {
+        let taps = Arc::new(Taps::default());
         let mut rooms = HashMap::new();
         for stored in store.load_rooms()? {
             let title = Self::declared_title(&options, &stored.name);
-            let room = Room::new(stored.name.clone(), title, stored.meta, stored.last_seq);
+            let room = Room::new(
+                stored.name.clone(),
+                title,
+                stored.meta,
+                stored.last_seq,
+                taps.clone(),
+            );
             rooms.insert(stored.name, Arc::new(room));
         }
         // Unbounded, so that submitting is synchronous and keeps a client's
@@ -135,6 +145,7 @@ impl Rooms {
                 commits: tx,
                 next_subscriber: AtomicU64::new(1),
                 subscribers: Mutex::new(HashMap::new()),
+                taps,
             }),
         };
         for name in declared {
@@ -238,7 +249,13 @@ impl Rooms {
         self.shared.store.create_room(name, &meta)?;
         tracing::info!(room = %name, "room created");
         let title = Self::declared_title(&self.shared.options, name);
-        let room = Arc::new(Room::new(name.clone(), title, meta, 0));
+        let room = Arc::new(Room::new(
+            name.clone(),
+            title,
+            meta,
+            0,
+            self.shared.taps.clone(),
+        ));
         self.shared
             .rooms
             .write()
@@ -309,13 +326,32 @@ impl Rooms {
     pub fn subscribe(&self, role: Role) -> Subscription {
         let id = self.shared.next_subscriber.fetch_add(1, Ordering::Relaxed);
         let queue = self.shared.options.limits.subscriber_queue;
-        let (sub, handle) = Subscription::new(id, self.clone(), role, queue);
+        let inbox = Inbox::new(queue);
         self.shared
             .subscribers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id, handle);
-        sub
+            .insert(id, inbox.handle().clone());
+        Subscription::new(id, self.clone(), role, inbox)
+    }
+
+    /// A tap on every room: all messages, presence changes and typing,
+    /// through a queue of `queue` events (closed as too slow if it fills).
+    pub fn tap(&self, queue: usize) -> Tap {
+        Tap::open(&self.shared.taps, queue)
+    }
+
+    /// The names online in a room, if it exists.
+    pub fn online(&self, room: &RoomName) -> Option<Vec<String>> {
+        self.room(room, false).ok().map(|r| r.online())
+    }
+
+    /// Tells a room's participants that `who` is typing, for clients that
+    /// are not members (an MQTT device publishing to `rooms/{room}/typing`).
+    pub fn typing(&self, room: &RoomName, who: &str, via: Via) -> Result<(), RoomError> {
+        let r = self.room(room, false)?;
+        r.typing(None, who.into(), via, &self.shared.metrics);
+        Ok(())
     }
 
     pub(crate) fn forget_subscriber(&self, id: SubId) {
@@ -338,6 +374,7 @@ impl Rooms {
         {
             handle.close(CloseReason::ShuttingDown);
         }
+        self.shared.taps.close_all(CloseReason::ShuttingDown);
         let (done, finished) = oneshot::channel();
         if self.shared.commits.send(Request::Stop(done)).is_ok() {
             let _ = finished.await;

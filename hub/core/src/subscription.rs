@@ -1,124 +1,53 @@
-//! A subscriber: one client connection's view of the rooms it has joined,
-//! fed through one bounded queue.
+//! A subscription: one client connection's membership in rooms, fed
+//! through one bounded inbox.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
-
-use tokio::sync::mpsc::{self, error::TrySendError};
-use tokio_util::sync::CancellationToken;
+use std::sync::Arc;
 
 use crate::error::RoomError;
-use crate::message::{Message, Published};
+use crate::inbox::{CloseReason, Event, Inbox, Next};
+use crate::message::{Message, Via};
 use crate::room::{Room, SubId};
 use crate::room_name::RoomName;
 use crate::rooms::Rooms;
 use crate::store::HistoryQuery;
 
-/// What a subscriber receives.
-#[derive(Debug, Clone)]
-pub enum Event {
-    /// A durable message, in seq order per room.
-    Message(Arc<Published>),
-    /// Someone came online in a room or left it.
-    Presence {
-        /// The room.
-        room: RoomName,
-        /// Who.
-        who: Arc<str>,
-        /// Joined or left.
-        state: PresenceState,
-    },
-    /// Someone is typing.
-    Typing {
-        /// The room.
-        room: RoomName,
-        /// Who.
-        who: Arc<str>,
-    },
-}
-
-/// A presence change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PresenceState {
-    /// Came online in the room.
-    Join,
-    /// Left the room.
-    Leave,
-}
-
-impl PresenceState {
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PresenceState::Join => "join",
-            PresenceState::Leave => "leave",
-        }
-    }
-}
-
-/// Why the hub ends a subscription.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseReason {
-    /// Its queue overflowed: it read too slowly. It should reconnect and
-    /// resume from history with `since`.
-    SlowConsumer,
-    /// The hub is stopping.
-    ShuttingDown,
-}
-
-impl CloseReason {
-    /// A short code.
-    pub fn code(self) -> &'static str {
-        match self {
-            CloseReason::SlowConsumer => "slow_consumer",
-            CloseReason::ShuttingDown => "shutting_down",
-        }
-    }
-
-    /// Words for a human.
-    pub fn message(self) -> &'static str {
-        match self {
-            CloseReason::SlowConsumer => {
-                "too slow: queue overflowed; reconnect and join with since to recover"
-            }
-            CloseReason::ShuttingDown => "hub shutting down",
-        }
-    }
-}
-
 /// How a subscriber takes part.
 #[derive(Debug, Clone)]
 pub enum Role {
-    /// Shown in presence under this name; gets presence and typing events.
+    /// Shown in presence under this name; gets messages, presence and typing.
     Participant(Arc<str>),
-    /// Invisible; gets messages only (SSE streams, bridges).
+    /// Shown in presence under this name; gets nothing (for a bridge that
+    /// delivers messages by other means, such as MQTT through a [`crate::Tap`]).
+    Present(Arc<str>),
+    /// Invisible; gets messages only (SSE streams).
     Watcher,
 }
 
-/// The room side of a subscriber: its queue and its close signal.
-#[derive(Clone)]
-pub(crate) struct SubscriberHandle {
-    tx: mpsc::Sender<Event>,
-    state: Arc<CloseState>,
-}
-
-#[derive(Default)]
-struct CloseState {
-    reason: OnceLock<CloseReason>,
-    closed: CancellationToken,
-}
-
-impl SubscriberHandle {
-    pub fn try_send(&self, event: Event) -> Result<(), TrySendError<Event>> {
-        self.tx.try_send(event)
-    }
-
-    /// Ends the subscription; the first reason given wins.
-    pub fn close(&self, reason: CloseReason) {
-        if self.state.reason.set(reason).is_ok() {
-            self.state.closed.cancel();
+impl Role {
+    /// The name shown in presence, if any.
+    pub fn name(&self) -> Option<&Arc<str>> {
+        match self {
+            Role::Participant(n) | Role::Present(n) => Some(n),
+            Role::Watcher => None,
         }
     }
+
+    pub(crate) fn receives(&self) -> Receives {
+        match self {
+            Role::Participant(_) => Receives::Everything,
+            Role::Present(_) => Receives::Nothing,
+            Role::Watcher => Receives::Messages,
+        }
+    }
+}
+
+/// Which events a member's queue gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Receives {
+    Everything,
+    Messages,
+    Nothing,
 }
 
 /// What a transport gets back when its client joins a room.
@@ -163,55 +92,30 @@ pub struct Resume {
     pub epoch: Option<String>,
 }
 
-/// What [`Subscription::next`] yields.
-#[derive(Debug)]
-pub enum Next {
-    /// An event to pass on.
-    Event(Event),
-    /// The hub ended the subscription.
-    Closed(CloseReason),
-}
-
 /// One client connection's membership in rooms. Dropping it leaves every
 /// room it joined.
 pub struct Subscription {
     id: SubId,
     rooms: Rooms,
     role: Role,
-    handle: SubscriberHandle,
-    rx: mpsc::Receiver<Event>,
+    inbox: Inbox,
     joined: HashMap<RoomName, Arc<Room>>,
 }
 
 impl Subscription {
-    pub(crate) fn new(
-        id: SubId,
-        rooms: Rooms,
-        role: Role,
-        queue: usize,
-    ) -> (Self, SubscriberHandle) {
-        let (tx, rx) = mpsc::channel(queue.max(1));
-        let handle = SubscriberHandle {
-            tx,
-            state: Arc::default(),
-        };
-        let sub = Self {
+    pub(crate) fn new(id: SubId, rooms: Rooms, role: Role, inbox: Inbox) -> Self {
+        Self {
             id,
             rooms,
             role,
-            handle: handle.clone(),
-            rx,
+            inbox,
             joined: HashMap::new(),
-        };
-        (sub, handle)
+        }
     }
 
-    /// The name this subscriber shows, if it is a participant.
+    /// The name this subscriber shows in presence, if any.
     pub fn name(&self) -> Option<&str> {
-        match &self.role {
-            Role::Participant(n) => Some(n),
-            Role::Watcher => None,
-        }
+        self.role.name().map(|n| &**n)
     }
 
     /// Changes how it takes part; only before it has joined any room.
@@ -224,20 +128,21 @@ impl Subscription {
         }
     }
 
-    /// The rooms joined so far.
-    pub fn joined(&self) -> impl Iterator<Item = &RoomName> {
-        self.joined.keys()
+    /// Whether `room` is joined.
+    pub fn is_joined(&self, room: &RoomName) -> bool {
+        self.joined.contains_key(room)
     }
 
     /// Joins a room (creating it if allowed) and returns what was missed
     /// since `resume`, up to the replay cap. Joining again re-sends the replay.
     pub fn join(&mut self, room: &RoomName, resume: &Resume) -> Result<Joined, RoomError> {
         let r = self.rooms.room(room, true)?;
-        let who = match &self.role {
-            Role::Participant(n) => Some(n.clone()),
-            Role::Watcher => None,
-        };
-        let snapshot = r.add(self.id, &self.handle, who, self.rooms.metrics());
+        let snapshot = r.add(
+            self.id,
+            self.inbox.handle(),
+            &self.role,
+            self.rooms.metrics(),
+        );
         self.joined.insert(room.clone(), r.clone());
 
         let epoch_matches = resume.epoch.as_deref().is_none_or(|e| e == r.meta.epoch);
@@ -296,48 +201,32 @@ impl Subscription {
     }
 
     /// Tells the room this participant is typing.
-    pub fn typing(&self, room: &RoomName) -> Result<(), RoomError> {
+    pub fn typing(&self, room: &RoomName, via: Via) -> Result<(), RoomError> {
         let r = self
             .joined
             .get(room)
             .filter(|r| r.has(self.id))
             .ok_or_else(|| RoomError::NotJoined(room.to_string()))?;
-        if let Role::Participant(who) = &self.role {
-            r.typing(self.id, who.clone(), self.rooms.metrics());
+        if let Some(who) = self.role.name() {
+            r.typing(Some(self.id), who.clone(), via, self.rooms.metrics());
         }
         Ok(())
     }
 
-    /// Whether `room` is joined.
-    pub fn is_joined(&self, room: &RoomName) -> bool {
-        self.joined.contains_key(room)
-    }
-
     /// Resolves when the hub ends this subscription, with the reason.
     pub async fn closed(&self) -> CloseReason {
-        self.handle.state.closed.cancelled().await;
-        self.handle
-            .state
-            .reason
-            .get()
-            .copied()
-            .unwrap_or(CloseReason::ShuttingDown)
+        self.inbox.closed().await
+    }
+
+    /// An event already queued, without waiting; lets a transport write
+    /// several frames with one flush.
+    pub fn try_next(&mut self) -> Option<Event> {
+        self.inbox.try_next()
     }
 
     /// The next event, or the reason the hub ended this subscription.
     pub async fn next(&mut self) -> Next {
-        let state = &self.handle.state;
-        tokio::select! {
-            biased;
-            () = state.closed.cancelled() => {
-                Next::Closed(state.reason.get().copied().unwrap_or(CloseReason::ShuttingDown))
-            }
-            event = self.rx.recv() => match event {
-                Some(e) => Next::Event(e),
-                // We hold a sender ourselves, so this cannot happen.
-                None => Next::Closed(CloseReason::ShuttingDown),
-            },
-        }
+        self.inbox.next().await
     }
 }
 
