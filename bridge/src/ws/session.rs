@@ -127,6 +127,11 @@ impl Session {
                     Some(Ok(WsMessage::Close(_))) | None => return End::Gone,
                     Some(Err(e)) => {
                         tracing::debug!(error = %e, "websocket read failed");
+                        // tungstenite cut off a frame far over the limit
+                        // before reading it; its error says so in words.
+                        if e.to_string().contains("Space limit exceeded") {
+                            return End::Close(CLOSE_TOO_BIG, format!("frame over the limit of {frame_limit} bytes"));
+                        }
                         return End::Close(CLOSE_PROTOCOL, "unreadable frame".into());
                     }
                 },
