@@ -12,11 +12,11 @@ use crate::http::{frame_limit, AppState};
 
 /// Bytes tungstenite reserves to read a connection's frames. Small, because
 /// most connections sit idle and chat frames are short; it grows as needed.
-const READ_BUFFER: usize = 4 * 1024;
+const READ_BUFFER: usize = 1024;
 
 /// Frames are gathered up to this many bytes before a write; a flush
 /// writes whatever is gathered. Allocated only once something is sent.
-const WRITE_BUFFER: usize = 16 * 1024;
+const WRITE_BUFFER: usize = 4 * 1024;
 
 /// `GET /ws`: upgrades and runs a chat session until either side ends it.
 pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
