@@ -9,8 +9,12 @@
 //! - [`http`]: the HTTP listener: REST API, Server-Sent Events, health,
 //!   metrics, the chat page, and the WebSocket upgrade for [`ws`].
 //! - [`ws`]: the WebSocket chat protocol (`GET /ws`).
+//! - [`mqtt`]: the MQTT broker, where rooms are topics under `rooms/`.
+//! - [`uplink`]: the Redis uplink between hubs, with store-and-forward.
 
 mod connected;
 pub mod http;
+pub mod mqtt;
 mod params;
+pub mod uplink;
 pub mod ws;

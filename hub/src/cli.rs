@@ -21,6 +21,9 @@ pub struct Cli {
     /// HTTP listen address (overrides http.listen); port 0 picks a free one.
     #[arg(long, value_name = "ADDR")]
     pub http: Option<SocketAddr>,
+    /// MQTT listen address (overrides mqtt.listen); port 0 picks a free one.
+    #[arg(long, value_name = "ADDR")]
+    pub mqtt: Option<SocketAddr>,
     /// Log format (overrides log.format).
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormat>,

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
+use hubbub_bridge::mqtt::MqttConfig;
+use hubbub_bridge::uplink::UplinkConfig;
 use hubbub_core::config::{LimitsConfig, RetentionConfig, RoomsConfig, StoreConfig};
 use serde::Deserialize;
 
@@ -18,6 +20,8 @@ pub struct Config {
     pub hub: HubConfig,
     /// `[http]`
     pub http: HttpConfig,
+    /// `[mqtt]`
+    pub mqtt: MqttConfig,
     /// `[rooms]`
     pub rooms: RoomsConfig,
     /// `[limits]`
@@ -28,6 +32,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// `[log]`
     pub log: LogConfig,
+    /// `[uplink]`: absent unless this hub links to others through Redis.
+    pub uplink: Option<UplinkConfig>,
 }
 
 /// `[hub]`
@@ -160,16 +166,43 @@ impl Config {
         if self.retention.interval_secs == 0 {
             out.push("retention.interval_secs: must be at least 1".into());
         }
+        out.extend(self.mqtt.problems());
+        if let Some(uplink) = &self.uplink {
+            out.extend(uplink.problems());
+            out.extend(self.uplink_hub_id_problem(uplink.hub_id.as_deref()));
+        }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             out.push(format!("log.level: {e}"));
         }
         out
     }
 
-    /// The hub id in force: the configured one, else the host name made
-    /// to fit the rule.
+    /// `uplink.hub_id` defaults to `hub.id`; one of them must be set (host
+    /// names repeat across boxes, and two hubs with one id would skip each
+    /// other's messages as their own), and they may not differ.
+    fn uplink_hub_id_problem(&self, uplink_id: Option<&str>) -> Option<String> {
+        match (self.hub.id.as_deref(), uplink_id) {
+            (_, Some(id)) if !valid_hub_id(id) => {
+                Some(format!("uplink.hub_id: {id:?} is not {HUB_ID_RULE}"))
+            }
+            (Some(hub), Some(id)) if hub != id => Some(format!(
+                "uplink.hub_id: {id:?} differs from hub.id {hub:?}; a hub has one id, the \
+                 `origin` of its messages: set only one of them"
+            )),
+            (None, None) => Some(
+                "uplink.hub_id: required with [uplink] (or set hub.id): every hub on one Redis \
+                 needs its own id, and host names repeat (\"raspberrypi\")"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// The hub id in force: the configured one (`hub.id`, else
+    /// `uplink.hub_id`), else the host name made to fit the rule.
     pub fn hub_id(&self) -> String {
-        if let Some(id) = &self.hub.id {
+        let uplink_id = self.uplink.as_ref().and_then(|u| u.hub_id.as_ref());
+        if let Some(id) = self.hub.id.as_ref().or(uplink_id) {
             return id.clone();
         }
         let host = gethostname::gethostname().to_string_lossy().into_owned();
@@ -221,5 +254,30 @@ mod tests {
         );
         let e = Config::parse("[http]\nbogus = 1\n").unwrap_err();
         assert!(format!("{e:#}").contains("bogus"), "{e:#}");
+    }
+
+    #[test]
+    fn the_uplink_needs_an_id_and_names_its_keys() {
+        let c = Config::parse("[hub]\nid = \"edge-a\"\n").unwrap();
+        assert!(c.uplink.is_none());
+        let url = "redis_url = \"redis://127.0.0.1:6379/\"";
+        let c = Config::parse(&format!("[uplink]\n{url}\nhub_id = \"edge-b\"\n")).unwrap();
+        assert_eq!(c.hub_id(), "edge-b");
+        let e = Config::parse(&format!("[uplink]\n{url}\n")).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("uplink.hub_id: required"),
+            "{e:#}"
+        );
+        let e = Config::parse(&format!(
+            "[hub]\nid = \"a\"\n[uplink]\n{url}\nhub_id = \"b\"\nrooms = []\n"
+        ))
+        .unwrap_err();
+        let text = format!("{e:#}");
+        assert!(
+            text.contains("uplink.hub_id") && text.contains("uplink.rooms"),
+            "{text}"
+        );
+        let e = Config::parse("[uplink]\nhub_id = \"a\"\n").unwrap_err();
+        assert!(format!("{e:#}").contains("redis_url"), "{e:#}");
     }
 }

@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod logging;
 mod serve;
+mod uplink;
 
 use std::process::ExitCode;
 
@@ -40,6 +41,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     if let Some(addr) = cli.http {
         config.http.listen = addr;
+    }
+    if let Some(addr) = cli.mqtt {
+        config.mqtt.listen = addr;
     }
     if let Some(format) = cli.log_format {
         config.log.format = format;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hubbub_bridge::http::{self, AppState};
+use hubbub_bridge::mqtt::{self, hooks::AllowAll};
 use hubbub_core::metrics::Metrics;
 use hubbub_core::store::{SledOptions, SledStore};
 use hubbub_core::{retention, Rooms, RoomsOptions};
@@ -14,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::uplink;
 
 /// How long stopping waits for connections to finish.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -36,6 +38,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             rooms: config.rooms.clone(),
             limits: config.limits.clone(),
             max_batch: config.store.max_batch,
+            outbox: uplink::outbox_rule(&config),
         },
     )
     .context("cannot start the room service")?;
@@ -49,11 +52,30 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(transport = %"http", addr = %addr, "listening");
 
     let shutdown = CancellationToken::new();
+    let uplink = uplink::start(&config, &hub_id, &rooms, &shutdown)?;
     let tasks = TaskTracker::new();
+    let broker = if config.mqtt.enabled {
+        let broker = mqtt::start(
+            config.mqtt.clone(),
+            Arc::new(AllowAll),
+            rooms.clone(),
+            &tasks,
+        );
+        let listener = TcpListener::bind(config.mqtt.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (mqtt.listen)", config.mqtt.listen))?;
+        tracing::info!(transport = %"mqtt", addr = %listener.local_addr()?, "listening");
+        tasks.spawn(mqtt::serve_tcp(listener, broker.clone(), tasks.clone()));
+        Some(broker)
+    } else {
+        None
+    };
     let state = AppState {
         rooms: rooms.clone(),
         shutdown: shutdown.clone(),
         tasks: tasks.clone(),
+        mqtt: broker.clone().filter(|_| config.mqtt.websocket),
+        uplink: uplink.status(),
     };
     let mut server = tokio::spawn(http::serve(listener, state));
 
@@ -68,7 +90,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Stop accepting, tell every client why, store what is queued, wait
     // (bounded) for connections to finish.
     shutdown.cancel();
+    if let Some(broker) = &broker {
+        broker.shutdown();
+    }
     rooms.shutdown().await;
+    uplink.stop().await;
     tasks.close();
     if tokio::time::timeout(STOP_GRACE, tasks.wait())
         .await

@@ -83,6 +83,7 @@ pub struct Hub {
     addr: SocketAddr,
     log: Arc<Mutex<String>>,
     starts: u32,
+    mqtt: Mutex<Option<SocketAddr>>,
 }
 
 impl Hub {
@@ -105,6 +106,7 @@ impl Hub {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             log: Arc::default(),
             starts: 0,
+            mqtt: Mutex::new(None),
         };
         hub.try_spawn()?;
         Ok(hub)
@@ -133,6 +135,8 @@ impl Hub {
         cmd.arg("--data")
             .arg(self.data_dir())
             .arg("--http")
+            .arg("127.0.0.1:0")
+            .arg("--mqtt")
             .arg("127.0.0.1:0");
         if let Some(text) = &self.options.config {
             let path = self.dir.path().join("hubbub.toml");
@@ -151,6 +155,7 @@ impl Hub {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", hubbub_bin().display()));
         self.starts += 1;
+        *self.mqtt.lock().unwrap_or_else(|p| p.into_inner()) = None;
         append_log(
             &self.log,
             &format!(
@@ -213,6 +218,41 @@ impl Hub {
     /// The HTTP listening address of the current run.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The MQTT (TCP) listening address of the current run, from its
+    /// `listening transport=mqtt addr=…` line; waits up to [`START_TIMEOUT`]
+    /// for it (it follows the HTTP line) and panics if MQTT is off.
+    pub fn mqtt_addr(&self) -> SocketAddr {
+        let mut cached = self.mqtt.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(addr) = *cached {
+            return addr;
+        }
+        let marker = format!("---- harness: hubbub start #{} ", self.starts);
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let log = self.log();
+            let found = log.rfind(&marker).and_then(|from| {
+                log[from..]
+                    .lines()
+                    .find_map(|l| parse_listening_on(l, "mqtt"))
+            });
+            if let Some(addr) = found {
+                *cached = Some(addr);
+                return addr;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the hub did not log `listening transport=mqtt addr=…` within {START_TIMEOUT:?} \
+                 (is [mqtt] enabled?); its output:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// `ws://127.0.0.1:PORT/mqtt` (MQTT over WebSocket) of the current run.
+    pub fn mqtt_ws_url(&self) -> String {
+        format!("ws://{}/mqtt", self.addr)
     }
 
     /// `http://127.0.0.1:PORT` of the current run.
@@ -407,22 +447,28 @@ fn strip_ansi(line: &str) -> String {
 
 /// The HTTP address from a `listening transport=http addr=…` line, human or JSON format.
 fn parse_listening(line: &str) -> Option<SocketAddr> {
+    parse_listening_on(line, "http")
+}
+
+/// The address from a `listening transport={transport} addr=…` line, human or JSON format.
+fn parse_listening_on(line: &str, transport: &str) -> Option<SocketAddr> {
     let line = strip_ansi(line);
     if !line.contains("listening") {
         return None;
     }
     if let Ok(json) = serde_json::from_str::<serde_json::Value>(line.trim()) {
         let fields = json.get("fields").unwrap_or(&json);
-        if fields.get("transport").and_then(|t| t.as_str()) != Some("http") {
+        if fields.get("transport").and_then(|t| t.as_str()) != Some(transport) {
             return None;
         }
         return fields.get("addr")?.as_str()?.parse().ok();
     }
     let tokens: Vec<&str> = line.split_whitespace().collect();
-    if !tokens
-        .iter()
-        .any(|t| *t == "transport=http" || *t == "transport=\"http\"")
-    {
+    let (plain, quoted) = (
+        format!("transport={transport}"),
+        format!("transport=\"{transport}\""),
+    );
+    if !tokens.iter().any(|t| *t == plain || *t == quoted) {
         return None;
     }
     tokens
@@ -450,6 +496,10 @@ mod tests {
         let other =
             "2026-11-24T15:00:00.000Z  INFO hubbub: listening transport=mqtt addr=127.0.0.1:1883";
         assert_eq!(parse_listening(other), None);
+        assert_eq!(
+            parse_listening_on(other, "mqtt"),
+            Some("127.0.0.1:1883".parse().unwrap())
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@
 mod check;
 mod http;
 mod hub;
+pub mod redis;
 mod sse;
 mod util;
 mod ws;

@@ -40,6 +40,7 @@ impl From<RoomError> for ApiError {
             }
             RoomError::BadRoom(_)
             | RoomError::EmptyText
+            | RoomError::NotUtf8
             | RoomError::BadRef { .. }
             | RoomError::NotJoined(_) => StatusCode::BAD_REQUEST,
         };

@@ -1,11 +1,12 @@
-//! The HTTP listener: REST API, SSE, health, metrics, the chat page and the
-//! WebSocket upgrade, all on one port.
+//! The HTTP listener: REST API, SSE, health, metrics, the web chat app and
+//! the WebSocket upgrade, all on one port.
 
+mod assets;
 mod error;
 mod ops;
-mod page;
 mod rooms_api;
 mod sse;
+mod uplink_api;
 
 use std::future::Future;
 use std::time::Duration;
@@ -37,21 +38,27 @@ pub struct AppState {
     /// Tracks long-lived connection tasks (WebSocket sessions) so shutdown
     /// can wait for them.
     pub tasks: TaskTracker,
+    /// The MQTT broker, when MQTT over WebSocket is on.
+    pub mqtt: Option<std::sync::Arc<crate::mqtt::Broker>>,
+    /// The Redis uplink's status (off by default).
+    pub uplink: crate::uplink::UplinkStatus,
 }
 
 /// Every route.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(page::index))
+        .merge(assets::routes())
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/ws", get(crate::ws::upgrade))
+        .route("/mqtt", get(crate::mqtt::upgrade))
         .route("/api/rooms", get(rooms_api::list))
         .route(
             "/api/rooms/{room}/messages",
             get(rooms_api::messages).post(rooms_api::post),
         )
         .route("/api/rooms/{room}/events", get(sse::events))
+        .route("/api/uplink", get(uplink_api::status))
         .fallback(ops::not_found)
         // Bodies are read with our own limit so that an oversized one gets
         // the JSON error shape.

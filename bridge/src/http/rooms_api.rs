@@ -116,8 +116,7 @@ pub async fn post(
         serde_json::from_slice::<PostBody>(&bytes)
             .map_err(|e| ApiError::bad_request("bad_json", e.to_string()))?
     } else {
-        let text = String::from_utf8(bytes.to_vec())
-            .map_err(|_| ApiError::bad_request("bad_utf8", "the body is not valid UTF-8"))?;
+        let text = String::from_utf8(bytes.to_vec()).map_err(|_| RoomError::NotUtf8)?;
         PostBody {
             text,
             reference: None,

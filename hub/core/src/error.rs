@@ -15,6 +15,9 @@ pub enum RoomError {
     /// An empty message.
     #[error("message text is empty")]
     EmptyText,
+    /// A message that is not UTF-8 text.
+    #[error("message text is not valid UTF-8")]
+    NotUtf8,
     /// A message over the configured size.
     #[error("message is {size} bytes, over the limit of {limit} bytes (limits.max_message_bytes)")]
     TooLarge {
@@ -47,6 +50,7 @@ impl RoomError {
             RoomError::BadRoom(_) => "bad_room",
             RoomError::NoSuchRoom(_) => "no_such_room",
             RoomError::EmptyText => "empty",
+            RoomError::NotUtf8 => "bad_utf8",
             RoomError::TooLarge { .. } => "too_large",
             RoomError::BadRef { .. } => "bad_ref",
             RoomError::NotJoined(_) => "not_joined",

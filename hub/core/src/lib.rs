@@ -6,7 +6,8 @@
 //! [`store::HistoryStore`], and only then acknowledges it and fans it out
 //! to subscribers through bounded queues. It knows nothing of transports:
 //! MQTT, WebSocket, HTTP and the Redis uplink live in `hubbub-bridge` and
-//! speak only the [`Rooms`] API.
+//! speak only the [`Rooms`] API (the uplink also the [`uplink`] API: its
+//! outbox, filled by the group commit, and relaying other hubs' messages).
 
 mod commit;
 pub mod config;
@@ -21,6 +22,7 @@ mod rooms;
 pub mod store;
 mod subscription;
 mod tap;
+pub mod uplink;
 
 pub use commit::Posted;
 pub use error::RoomError;

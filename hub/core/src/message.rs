@@ -57,6 +57,18 @@ pub struct Message {
     /// The client's idempotency key, echoed back.
     #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    /// For a message relayed from another hub (`via` = uplink): its `seq`
+    /// on the origin hub. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin_seq: Option<u64>,
+    /// For a message relayed from another hub: when the origin hub
+    /// accepted it. Absent otherwise.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "rfc3339_millis_opt"
+    )]
+    pub origin_ts: Option<DateTime<Utc>>,
 }
 
 impl Message {
@@ -106,6 +118,24 @@ mod rfc3339_millis {
     }
 }
 
+mod rfc3339_millis_opt {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(ts: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match ts {
+            Some(ts) => super::rfc3339_millis::serialize(ts, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        #[derive(Deserialize)]
+        struct Ts(#[serde(with = "super::rfc3339_millis")] DateTime<Utc>);
+        Ok(Option::<Ts>::deserialize(d)?.map(|Ts(ts)| ts))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,11 +152,36 @@ mod tests {
             origin: "pi".into(),
             via: Via::Ws,
             reference: Some("c-17".into()),
+            origin_seq: None,
+            origin_ts: None,
         };
         let json = m.to_json();
         assert_eq!(
             json,
             r#"{"room":"kitchen","seq":42,"from":"alice","text":"hi","ts":"2026-11-24T13:00:00.123Z","origin":"pi","via":"ws","ref":"c-17"}"#
+        );
+        let back: Message = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn relayed_messages_carry_their_origin_seq_and_ts() {
+        let m = Message {
+            room: RoomName::new("kitchen").unwrap(),
+            seq: 7,
+            from: "bob".into(),
+            text: "hi".into(),
+            ts: Utc.timestamp_millis_opt(1_795_525_200_500).unwrap(),
+            origin: "pi-garage".into(),
+            via: Via::Uplink,
+            reference: None,
+            origin_seq: Some(42),
+            origin_ts: Some(Utc.timestamp_millis_opt(1_795_525_200_123).unwrap()),
+        };
+        let json = m.to_json();
+        assert_eq!(
+            json,
+            r#"{"room":"kitchen","seq":7,"from":"bob","text":"hi","ts":"2026-11-24T13:00:00.500Z","origin":"pi-garage","via":"uplink","origin_seq":42,"origin_ts":"2026-11-24T13:00:00.123Z"}"#
         );
         let back: Message = serde_json::from_str(&json).unwrap();
         assert_eq!(back, m);

@@ -17,6 +17,10 @@ pub enum Transport {
     ws,
     /// Server-sent events.
     sse,
+    /// MQTT over TCP.
+    mqtt,
+    /// MQTT over WebSocket.
+    mqtt_ws,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -32,6 +36,94 @@ struct ViaLabel {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct DropLabel {
     kind: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RoomLabel {
+    room: String,
+}
+
+/// The Redis uplink's metrics (all zero while it is off).
+pub struct UplinkMetrics {
+    /// 1 while the last exchange with Redis succeeded, else 0.
+    pub connected: Gauge,
+    /// Unsent messages in the outbox.
+    pub outbox_messages: Gauge,
+    /// Bytes of unsent messages in the outbox.
+    pub outbox_bytes: Gauge,
+    /// Unsent messages dropped because the outbox was full.
+    pub outbox_dropped: Counter,
+    /// Messages sent to Redis.
+    pub sent: Counter,
+    /// Relayed messages not stored because this hub already had them.
+    pub repeats: Counter,
+    /// Relayed messages refused by this hub (too large, no such room...).
+    pub rejected: Counter,
+    /// Failed exchanges with Redis.
+    pub errors: Counter,
+    lag: Family<RoomLabel, Gauge<f64, std::sync::atomic::AtomicU64>>,
+}
+
+impl UplinkMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let sub = registry.sub_registry_with_prefix("uplink");
+        let this = Self {
+            connected: Gauge::default(),
+            outbox_messages: Gauge::default(),
+            outbox_bytes: Gauge::default(),
+            outbox_dropped: Counter::default(),
+            sent: Counter::default(),
+            repeats: Counter::default(),
+            rejected: Counter::default(),
+            errors: Counter::default(),
+            lag: Family::default(),
+        };
+        sub.register(
+            "connected",
+            "1 while the last exchange with Redis succeeded",
+            this.connected.clone(),
+        );
+        sub.register(
+            "outbox_messages",
+            "Unsent messages in the outbox",
+            this.outbox_messages.clone(),
+        );
+        sub.register(
+            "outbox_bytes",
+            "Bytes of unsent messages in the outbox",
+            this.outbox_bytes.clone(),
+        );
+        sub.register(
+            "outbox_dropped",
+            "Unsent messages dropped, oldest first, because the outbox was full",
+            this.outbox_dropped.clone(),
+        );
+        sub.register("sent", "Messages sent to Redis", this.sent.clone());
+        sub.register(
+            "repeats",
+            "Relayed messages this hub already had (not stored again)",
+            this.repeats.clone(),
+        );
+        sub.register(
+            "rejected",
+            "Relayed messages this hub refused (too large, no such room...)",
+            this.rejected.clone(),
+        );
+        sub.register("errors", "Failed exchanges with Redis", this.errors.clone());
+        sub.register(
+            "lag_seconds",
+            "Per room, from the origin hub accepting the last relayed message to this hub storing it",
+            this.lag.clone(),
+        );
+        this
+    }
+
+    /// Records the lag of the last message relayed into `room`.
+    pub fn set_lag(&self, room: &str, seconds: f64) {
+        self.lag
+            .get_or_create(&RoomLabel { room: room.into() })
+            .set(seconds);
+    }
 }
 
 /// Every metric the hub exports. Handles are cheap clones of shared atomics.
@@ -51,6 +143,8 @@ pub struct Metrics {
     pub flush_seconds: Histogram,
     /// Messages per group commit.
     pub batch_messages: Histogram,
+    /// The Redis uplink.
+    pub uplink: UplinkMetrics,
 }
 
 impl Metrics {
@@ -108,6 +202,7 @@ impl Metrics {
         let ephemeral_drops = drops
             .get_or_create(&DropLabel { kind: "ephemeral" })
             .clone();
+        let uplink = UplinkMetrics::register(&mut registry);
         Self {
             messages_in,
             connections,
@@ -117,6 +212,7 @@ impl Metrics {
             ephemeral_drops,
             flush_seconds,
             batch_messages,
+            uplink,
             registry,
         }
     }

@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::Utc;
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
-use crate::commit::{Committer, PostRequest, Posted, Request};
+use crate::commit::{Committer, Foreign, PostRequest, Posted, Reply, Request};
 use crate::config::{LimitsConfig, RoomsConfig};
 use crate::error::RoomError;
 use crate::inbox::{CloseReason, Inbox, SubscriberHandle};
@@ -22,6 +22,7 @@ use crate::room_name::RoomName;
 use crate::store::{HistoryQuery, HistoryStore, RoomMeta, StoreError};
 use crate::subscription::{Role, Subscription};
 use crate::tap::{Tap, Taps};
+use crate::uplink::{OutboxRule, PendingRelay, UplinkState};
 
 /// Longest accepted `ref`, in characters.
 pub const MAX_REF_CHARS: usize = 128;
@@ -80,6 +81,9 @@ pub struct RoomsOptions {
     pub limits: LimitsConfig,
     /// Most posts in one group commit.
     pub max_batch: usize,
+    /// Which messages go into the uplink outbox; `None` when this hub has
+    /// no uplink.
+    pub outbox: Option<OutboxRule>,
 }
 
 /// The room service; cheap to clone, shared by every transport.
@@ -99,6 +103,7 @@ struct Shared {
     next_subscriber: AtomicU64,
     subscribers: Mutex<HashMap<SubId, SubscriberHandle>>,
     taps: Arc<Taps>,
+    outbox_changed: Arc<Notify>,
 }
 
 impl Rooms {
@@ -125,11 +130,16 @@ impl Rooms {
         // Unbounded, so that submitting is synchronous and keeps a client's
         // order; each transport bounds the posts it has in flight.
         let (tx, rx) = mpsc::unbounded_channel();
+        let outbox_changed = Arc::new(Notify::new());
         let committer = Committer {
             store: store.clone(),
             metrics: metrics.clone(),
             hub_id: options.hub_id.clone(),
             max_batch: options.max_batch.max(1),
+            outbox: options.outbox.clone(),
+            outbox_changed: outbox_changed.clone(),
+            marks: HashMap::new(),
+            unreported_drops: (0, None),
         };
         std::thread::Builder::new()
             .name("hubbub-commit".into())
@@ -146,6 +156,7 @@ impl Rooms {
                 next_subscriber: AtomicU64::new(1),
                 subscribers: Mutex::new(HashMap::new()),
                 taps,
+                outbox_changed,
             }),
         };
         for name in declared {
@@ -264,18 +275,24 @@ impl Rooms {
         Ok(room)
     }
 
-    /// Checks a post against the limits.
-    fn validate(&self, post: &NewPost) -> Result<(), RoomError> {
-        if post.text.trim().is_empty() {
+    /// Checks a message text against the limits.
+    fn validate_text(&self, text: &str) -> Result<(), RoomError> {
+        if text.trim().is_empty() {
             return Err(RoomError::EmptyText);
         }
         let limit = self.shared.options.limits.max_message_bytes;
-        if post.text.len() > limit {
+        if text.len() > limit {
             return Err(RoomError::TooLarge {
-                size: post.text.len(),
+                size: text.len(),
                 limit,
             });
         }
+        Ok(())
+    }
+
+    /// Checks a post against the limits.
+    fn validate(&self, post: &NewPost) -> Result<(), RoomError> {
+        self.validate_text(&post.text)?;
         if let Some(r) = &post.reference {
             let chars = r.chars().count();
             if chars == 0 || chars > MAX_REF_CHARS || r.chars().any(char::is_control) {
@@ -297,13 +314,53 @@ impl Rooms {
             text: post.text,
             via: post.via,
             reference: post.reference,
-            reply,
+            foreign: None,
+            reply: Reply::Post(reply),
         });
         self.shared
             .commits
             .send(request)
             .map_err(|_| RoomError::ShuttingDown)?;
         Ok(PendingPost { answer })
+    }
+
+    /// Queues a message read from another hub for the next group commit,
+    /// in call order. `message` is as stored on its origin hub (its `seq`
+    /// is the origin seq) and `epoch` is its room's epoch there. It is
+    /// stored with `via` = uplink, a local seq and no `ref`, unless this
+    /// hub already has it (then the outcome is [`crate::uplink::Relayed::Known`]).
+    /// Relayed messages never enter the outbox.
+    pub fn relay(&self, message: Message, epoch: String) -> Result<PendingRelay, RoomError> {
+        self.validate_text(&message.text)?;
+        let room = self.room(&message.room, true)?;
+        let (reply, answer) = oneshot::channel();
+        let request = Request::Post(PostRequest {
+            room,
+            from: message.from,
+            text: message.text,
+            via: Via::Uplink,
+            reference: None,
+            foreign: Some(Foreign {
+                hub: message.origin,
+                seq: message.seq,
+                ts: message.ts,
+                epoch,
+            }),
+            reply: Reply::Relay(reply),
+        });
+        self.shared
+            .commits
+            .send(request)
+            .map_err(|_| RoomError::ShuttingDown)?;
+        Ok(PendingRelay { answer })
+    }
+
+    /// The uplink's durable state (outbox, stream positions).
+    pub fn uplink_state(&self) -> UplinkState {
+        UplinkState {
+            store: self.shared.store.clone(),
+            changed: self.shared.outbox_changed.clone(),
+        }
     }
 
     /// Validates, stores durably, fans out, and returns the stored message

@@ -2,6 +2,8 @@
 //! lives, so that it can be changed without touching anything else.
 
 mod sled_store;
+mod sled_uplink;
+mod uplink;
 
 use std::time::Duration;
 
@@ -12,6 +14,7 @@ use crate::message::Message;
 use crate::room_name::RoomName;
 
 pub use sled_store::{SledOptions, SledStore};
+pub use uplink::{OriginMark, OutboxDepth, OutboxEntry, OutboxItem, OutboxLimits, UplinkStore};
 
 /// How long a `ref` (idempotency key) is remembered: a repeat within this
 /// window returns the original message instead of posting a new one.
@@ -87,19 +90,52 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// A durable, per-room, seq-ordered message log.
-pub trait HistoryStore: Send + Sync + 'static {
+/// One group commit: everything [`HistoryStore::append`] writes and makes
+/// durable together.
+#[derive(Debug, Clone, Default)]
+pub struct Batch<'a> {
+    /// New messages (any rooms; per room, seq ascending and following the
+    /// last stored one).
+    pub messages: &'a [Message],
+    /// Messages of this batch that go into the uplink outbox, in order.
+    pub outbox: Vec<OutboxItem<'a>>,
+    /// How large the outbox may grow.
+    pub outbox_limits: OutboxLimits,
+    /// Origin marks raised by relayed messages of this batch.
+    pub marks: Vec<OriginMark>,
+}
+
+impl<'a> Batch<'a> {
+    /// A batch of messages alone.
+    pub fn messages(messages: &'a [Message]) -> Self {
+        Self {
+            messages,
+            ..Self::default()
+        }
+    }
+}
+
+/// What an append did besides storing the batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Appended {
+    /// Unsent outbox entries dropped, oldest first, to keep within the
+    /// outbox limits.
+    pub outbox_dropped: u64,
+}
+
+/// A durable, per-room, seq-ordered message log, with the uplink's state.
+pub trait HistoryStore: UplinkStore + Send + Sync + 'static {
     /// Every room with its durable state, read once at start-up.
     fn load_rooms(&self) -> Result<Vec<StoredRoom>, StoreError>;
 
     /// Records a new room; durable when it returns.
     fn create_room(&self, name: &RoomName, meta: &RoomMeta) -> Result<(), StoreError>;
 
-    /// Appends a batch of messages (any rooms; per room, seq ascending and
-    /// following the last stored one), remembers each message's `ref`, and
-    /// makes all of it durable before returning. On error nothing of the
-    /// batch may be visible afterwards.
-    fn append(&self, batch: &[Message]) -> Result<(), StoreError>;
+    /// Appends a batch: its messages, remembering each message's `ref`,
+    /// its outbox entries and its origin marks; makes all of it durable
+    /// before returning. On error nothing of the batch may be visible
+    /// afterwards.
+    fn append(&self, batch: &Batch<'_>) -> Result<Appended, StoreError>;
 
     /// The message that `from` posted in `room` with idempotency key
     /// `reference` at or after `since`, if any.

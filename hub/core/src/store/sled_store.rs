@@ -8,7 +8,9 @@
 //!   full or old. Retention drops whole buckets, because deleting keys in
 //!   sled frees no disk space while dropping a tree does;
 //! - trees `r/{window}`: idempotency keys of one time window,
-//!   key = `room \0 from \0 ref` -> seq; whole windows are dropped likewise.
+//!   key = `room \0 from \0 ref` -> seq; whole windows are dropped likewise;
+//! - the uplink's outbox, origin marks and stream positions (see
+//!   `sled_uplink.rs`), written in the same group commit as the history.
 //!
 //! Durability: sled's own `flush()` ends in `sync_file_range`, which is not
 //! a barrier against power loss, so every flush here is followed by
@@ -23,9 +25,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::sled_uplink::SledUplink;
 use super::{
-    HistoryQuery, HistoryStore, RetentionPolicy, RoomMeta, StoreError, StoredRoom,
-    IDEMPOTENCY_WINDOW,
+    Appended, Batch, HistoryQuery, HistoryStore, OutboxDepth, OutboxEntry, RetentionPolicy,
+    RoomMeta, StoreError, StoredRoom, UplinkStore, IDEMPOTENCY_WINDOW,
 };
 use crate::message::Message;
 use crate::room_name::RoomName;
@@ -108,6 +111,7 @@ pub struct SledStore {
     refs: Mutex<BTreeMap<i64, sled::Tree>>,
     options: SledOptions,
     syncer: Mutex<FileSyncer>,
+    uplink: SledUplink,
 }
 
 /// Makes sled's files durable after its flush.
@@ -153,7 +157,8 @@ impl FileSyncer {
     }
 }
 
-fn engine(e: sled::Error) -> StoreError {
+/// A sled error as a store error.
+pub(super) fn engine(e: sled::Error) -> StoreError {
     match e {
         sled::Error::Io(io) => StoreError::Io(io),
         other => StoreError::Engine(other.to_string()),
@@ -210,6 +215,7 @@ impl SledStore {
             .map_err(engine)?;
         let rooms_tree = db.open_tree(ROOMS_TREE).map_err(engine)?;
         let syncer = FileSyncer::open(dir)?;
+        let uplink = SledUplink::open(&db)?;
         let store = Self {
             db,
             rooms_tree,
@@ -217,6 +223,7 @@ impl SledStore {
             refs: Mutex::new(BTreeMap::new()),
             options,
             syncer: Mutex::new(syncer),
+            uplink,
         };
         store.load_index()?;
         Ok(store)
@@ -456,12 +463,28 @@ impl HistoryStore for SledStore {
         Ok(())
     }
 
-    fn append(&self, batch: &[Message]) -> Result<(), StoreError> {
-        let result = self.write_batch(batch).and_then(|()| self.make_durable());
-        if result.is_err() {
-            self.undo_batch(batch);
+    fn append(&self, batch: &Batch<'_>) -> Result<Appended, StoreError> {
+        let written = self.write_batch(batch.messages).and_then(|()| {
+            self.uplink
+                .stage(&batch.outbox, batch.outbox_limits, &batch.marks)
+        });
+        let (outbox, staged) = match written {
+            Ok(staged) => staged,
+            Err(e) => {
+                self.undo_batch(batch.messages);
+                return Err(e);
+            }
+        };
+        match self.make_durable() {
+            Ok(()) => Ok(Appended {
+                outbox_dropped: self.uplink.finish(outbox, staged),
+            }),
+            Err(e) => {
+                self.uplink.undo(outbox, staged);
+                self.undo_batch(batch.messages);
+                Err(e)
+            }
         }
-        result
     }
 
     fn find_by_ref(
@@ -582,6 +605,37 @@ impl HistoryStore for SledStore {
     }
 }
 
+impl UplinkStore for SledStore {
+    fn origin_mark(
+        &self,
+        room: &RoomName,
+        origin: &str,
+        epoch: &str,
+    ) -> Result<Option<u64>, StoreError> {
+        self.uplink.origin_mark(room, origin, epoch)
+    }
+
+    fn outbox_pending(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.uplink.outbox_pending(limit)
+    }
+
+    fn outbox_sent(&self, through: u64) -> Result<OutboxDepth, StoreError> {
+        self.uplink.outbox_sent(through)
+    }
+
+    fn outbox_depth(&self) -> OutboxDepth {
+        self.uplink.outbox_depth()
+    }
+
+    fn stream_positions(&self) -> Result<Vec<(RoomName, String)>, StoreError> {
+        self.uplink.stream_positions()
+    }
+
+    fn save_stream_positions(&self, positions: &[(RoomName, String)]) -> Result<(), StoreError> {
+        self.uplink.save_stream_positions(positions)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -598,6 +652,8 @@ mod tests {
             origin: "test".into(),
             via: Via::Http,
             reference: reference.map(String::from),
+            origin_seq: None,
+            origin_ts: None,
         }
     }
 
@@ -629,7 +685,7 @@ mod tests {
             let batch: Vec<_> = (1..=35)
                 .map(|s| msg("kitchen", s, 1000 + s as i64, None))
                 .collect();
-            store.append(&batch).unwrap();
+            store.append(&Batch::messages(&batch)).unwrap();
         }
         let store = SledStore::open(dir.path(), small_buckets()).unwrap();
         let rooms = store.load_rooms().unwrap();
@@ -659,7 +715,7 @@ mod tests {
         let store = SledStore::open(dir.path(), small_buckets()).unwrap();
         store.create_room(&room, &meta()).unwrap();
         let batch: Vec<_> = (1..=35).map(|s| msg("r", s, 1000, None)).collect();
-        store.append(&batch).unwrap();
+        store.append(&Batch::messages(&batch)).unwrap();
         let policy = RetentionPolicy {
             max_messages: Some(12),
             max_age: None,
@@ -692,7 +748,9 @@ mod tests {
         let store = SledStore::open(dir.path(), small_buckets()).unwrap();
         store.create_room(&room, &meta()).unwrap();
         let now = Utc::now().timestamp_millis();
-        store.append(&[msg("r", 1, now, Some("c-1"))]).unwrap();
+        store
+            .append(&Batch::messages(&[msg("r", 1, now, Some("c-1"))]))
+            .unwrap();
         let since = Utc::now() - IDEMPOTENCY_WINDOW;
         let found = store.find_by_ref(&room, "alice", "c-1", since).unwrap();
         assert_eq!(found.map(|m| m.seq), Some(1));

@@ -1,0 +1,153 @@
+// Starts and stops the real hub binary for a test: port 0 (or a given
+// port, to come back on the same one), a temporary data directory.
+
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** The hub binary: $HUBBUB_BIN, or the debug build of this workspace. */
+export const HUB_BIN = process.env.HUBBUB_BIN
+  ? resolve(process.env.HUBBUB_BIN)
+  : resolve(here, "../../../target/debug/hubbub");
+
+/** A fresh temporary directory, removed by `cleanup()`. */
+export function tempDir(prefix = "hubbub-browser-") {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/**
+ * A running hub. `start()` launches it; `stop()` sends SIGTERM and waits for
+ * it to exit 0; `restart()` starts it again on the same port and data dir.
+ */
+export class Hub {
+  /** `config`: optional TOML text, passed with --config. */
+  constructor({ config } = {}) {
+    if (!existsSync(HUB_BIN)) {
+      throw new Error(`no hub binary at ${HUB_BIN}: run \`cargo build -p hubbub\` or set HUBBUB_BIN`);
+    }
+    this.dir = tempDir();
+    this.dataDir = join(this.dir, "data");
+    this.configFile = null;
+    if (config) {
+      this.configFile = join(this.dir, "hubbub.toml");
+      writeFileSync(this.configFile, config);
+    }
+    this.port = 0;
+    this.proc = null;
+    this.log = "";
+  }
+
+  /** The base URL, e.g. http://127.0.0.1:40123 */
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start() {
+    // The same port may still be held a moment after a stop: try again.
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        await this.#spawn();
+        return this;
+      } catch (e) {
+        if (attempt >= 20 || this.port === 0) throw e;
+        await sleep(250);
+      }
+    }
+  }
+
+  #spawn() {
+    const args = ["--data", this.dataDir, "--http", `127.0.0.1:${this.port}`, "--log-format", "human"];
+    if (this.configFile) args.unshift("--config", this.configFile);
+    const proc = spawn(HUB_BIN, args, { stdio: ["ignore", "ignore", "pipe"] });
+    this.proc = proc;
+    return new Promise((resolvePort, reject) => {
+      let buffered = "";
+      const timer = setTimeout(() => fail(new Error(`hub did not start in 15 s:\n${buffered}`)), 15000);
+      const fail = (e) => {
+        clearTimeout(timer);
+        if (proc.exitCode === null) proc.kill("SIGKILL");
+        reject(e);
+      };
+      proc.stderr.setEncoding("utf8");
+      proc.stderr.on("data", (chunk) => {
+        this.log += chunk;
+        if (buffered === null) return;
+        buffered += chunk;
+        for (const line of buffered.split("\n")) {
+          const m = line.includes("listening") && /addr=127\.0\.0\.1:(\d+)/.exec(line);
+          if (m) {
+            clearTimeout(timer);
+            this.port = Number(m[1]);
+            buffered = null;
+            resolvePort();
+            return;
+          }
+        }
+      });
+      proc.once("exit", (code, signal) => {
+        if (buffered !== null) fail(new Error(`hub exited (${code ?? signal}) before listening:\n${buffered}`));
+      });
+    });
+  }
+
+  /** SIGTERM, then waits for the exit; returns the exit code. */
+  async stop() {
+    const proc = this.proc;
+    if (proc === null || proc.exitCode !== null || proc.signalCode !== null) return proc?.exitCode;
+    const exited = new Promise((done) => proc.once("exit", (code) => done(code)));
+    proc.kill("SIGTERM");
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 15000);
+    const code = await exited;
+    clearTimeout(timer);
+    this.proc = null;
+    return code;
+  }
+
+  /** Stops and starts again on the same port with the same data. */
+  async restart() {
+    await this.stop();
+    await this.start();
+  }
+
+  /** Stops the hub (if running) and removes its files. */
+  async cleanup() {
+    await this.stop();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** POSTs `text` to a room as a JSON body, as a device or script would. */
+  async post(room, text, from = "sensor", ref = undefined) {
+    const reply = await fetch(`${this.url}/api/rooms/${room}/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(ref === undefined ? { text, from } : { text, from, ref }),
+    });
+    if (reply.status !== 201 && reply.status !== 200) {
+      throw new Error(`POST ${room}: ${reply.status} ${await reply.text()}`);
+    }
+    return reply.json();
+  }
+
+  /** Every message of a room, oldest first (paging 500 at a time). */
+  async history(room) {
+    const all = [];
+    let after = 0;
+    for (;;) {
+      const reply = await fetch(`${this.url}/api/rooms/${room}/messages?after=${after}&limit=500`);
+      if (!reply.ok) throw new Error(`GET ${room}: ${reply.status} ${await reply.text()}`);
+      const page = (await reply.json()).messages;
+      all.push(...page);
+      if (page.length < 500) return all;
+      after = page[page.length - 1].seq;
+    }
+  }
+}
+
+/** Waits `ms` milliseconds. */
+export function sleep(ms) {
+  return new Promise((done) => setTimeout(done, ms));
+}
