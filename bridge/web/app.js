@@ -20,6 +20,12 @@ function askNick(current = "") {
   const input = byId("nick");
   input.value = current;
   input.focus();
+  const cancel = byId("nick-cancel");
+  cancel.hidden = chat === null;
+  cancel.onclick = () => {
+    byId("welcome").hidden = true;
+    byId("app").hidden = false;
+  };
   byId("nick-form").onsubmit = (event) => {
     event.preventDefault();
     const nick = input.value.trim();

@@ -7,7 +7,7 @@ import { hello } from "./identity.js";
 import { MessageList } from "./messages.js";
 import { Room } from "./room.js";
 import { RoomsView } from "./rooms-view.js";
-import { ROOM_NAME } from "./rules.js";
+import { ROOM_NAME, utf8Bytes } from "./rules.js";
 import * as saved from "./saved.js";
 import { Badge, drawRoom, emptyState, toast } from "./screen.js";
 import { Viewport } from "./viewport.js";
@@ -81,13 +81,17 @@ export class Chat {
 
   /** Rejoins the remembered rooms, connects, and opens the room in the URL or the last one. */
   start() {
-    for (const name of this.#saved.rooms) this.#add(name);
+    for (const name of this.#saved.rooms) if (ROOM_NAME.test(name)) this.#add(name);
     this.#conn.start();
     this.#refreshRoomList();
     setInterval(() => this.#refreshRoomList(), ROOM_LIST_EVERY_MS);
     window.addEventListener("focus", () => this.#refreshRoomList());
-    const wanted = decodeURIComponent(location.hash.slice(1));
-    const first = ROOM_NAME.test(wanted) ? wanted : this.#saved.active;
+    // A link to http://hub/#kitchen opens (and joins) #kitchen.
+    window.addEventListener("hashchange", () => {
+      const name = roomInUrl();
+      if (name !== null && name !== this.#active) this.open(name);
+    });
+    const first = roomInUrl() ?? this.#saved.active;
     if (first !== null && ROOM_NAME.test(first)) this.open(first);
     else this.#showNoRoom();
   }
@@ -119,7 +123,7 @@ export class Chat {
   post(text) {
     const room = this.#rooms.get(this.#active);
     if (!room || text.trim() === "") return "";
-    const bytes = new TextEncoder().encode(text).length;
+    const bytes = utf8Bytes(text);
     if (bytes > this.#maxBytes) return `Too long: ${bytes} bytes, the hub takes at most ${this.#maxBytes}.`;
     this.#refCount += 1;
     const post = { ref: `${this.#refSeed}-${this.#refCount}`, text, state: "queued", error: null, timer: null };
@@ -464,12 +468,19 @@ export class Chat {
     if (this.#saveTimer === null) this.#saveTimer = setTimeout(() => this.#save(), 500);
   }
 
+  /** Remembers the rooms, the open one and read positions (app.js keeps the nickname). */
   #save() {
     clearTimeout(this.#saveTimer);
     this.#saveTimer = null;
-    this.#saved = { nick: this.nick, rooms: [...this.#rooms.keys()], active: this.#active, read: this.#readPositions() };
+    this.#saved = { ...saved.load(), rooms: [...this.#rooms.keys()], active: this.#active, read: this.#readPositions() };
     saved.store(this.#saved);
   }
+}
+
+/** The room named after the URL's `#`, or null. */
+function roomInUrl() {
+  const name = location.hash.slice(1);
+  return ROOM_NAME.test(name) ? name : null;
 }
 
 /** A random prefix for this page's post refs (works without a secure context). */

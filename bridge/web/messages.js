@@ -116,7 +116,7 @@ export class MessageList {
  * `continued` leaves out the name for a message that follows another from
  * the same sender.
  */
-export function messageItem(msg, { own = false, continued = false } = {}) {
+function messageItem(msg, { own = false, continued = false } = {}) {
   const at = new Date(msg.ts);
   const tag = VIA_TAGS[msg.via];
   const classes = ["msg", tint(msg.from)];

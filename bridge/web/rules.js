@@ -8,7 +8,7 @@ export const ROOM_RULE =
   "Room names use lowercase letters a–z, digits 0–9, _ and -, up to 64 characters.";
 
 /** The longest nickname, in characters. */
-export const NICK_MAX = 32;
+const NICK_MAX = 32;
 
 /**
  * What is wrong with a room name, in words, or null if the hub will take

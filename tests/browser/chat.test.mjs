@@ -82,30 +82,24 @@ describe("chatting", () => {
     await alice.context().close();
   });
 
-  test("a device's message reaches the page, marked with how it came", async () => {
-    // MQTT is being built in parallel; an HTTP POST stands in for the device.
+  test("a device's message reaches the page, marked as a device", async () => {
     const carol = await person(browser, hub, "carol", { room: "greenhouse" });
-    await hub.post("greenhouse", "soil moisture 41%", "probe-7");
+    // A device publishes over MQTT (mosquitto_pub, QoS 1).
+    await hub.publish("greenhouse", "soil moisture 41%", "probe-7");
     await waitForText(carol, "soil moisture 41%");
-    const [msg] = (await shownMessages(carol)).filter((m) => m.from === "probe-7");
-    assert.equal(msg.via, "http");
-    assert.equal(await carol.locator('li.msg[data-from="probe-7"] .via').textContent(), "http");
-
-    // A message whose via is mqtt is drawn as a device message.
-    const drawn = await carol.evaluate(async () => {
-      const { messageItem } = await import("/messages.js");
-      const li = messageItem({
-        room: "greenhouse",
-        seq: 99,
-        from: "thermostat",
-        text: "21.5 °C",
-        ts: new Date().toISOString(),
-        origin: "hub",
-        via: "mqtt",
-      });
-      return { device: li.classList.contains("device"), tag: li.querySelector(".via").textContent };
-    });
-    assert.deepEqual(drawn, { device: true, tag: "device" });
+    // A script posts over HTTP.
+    await hub.post("greenhouse", "backup done", "cron");
+    await waitForText(carol, "backup done");
+    const shown = await shownMessages(carol);
+    assert.deepEqual(
+      shown.map((m) => [m.from, m.via, m.device]),
+      [
+        ["probe-7", "mqtt", true],
+        ["cron", "http", false],
+      ],
+    );
+    assert.equal(await carol.locator('li.msg[data-from="probe-7"] .via').textContent(), "device");
+    assert.equal(await carol.locator('li.msg[data-from="cron"] .via').textContent(), "http");
     assertClean(carol);
     await carol.context().close();
   });
@@ -120,7 +114,7 @@ describe("chatting", () => {
     ];
     await say(mallory, attacks[0]);
     await say(mallory, attacks[1]);
-    await hub.post("xss", attacks[2], "<i>device</i>");
+    await hub.post("xss", attacks[2], "<i>script</i>");
     for (const page of [mallory, victim]) {
       for (const text of attacks) await waitForText(page, text);
       // Give any injected handler the chance to run.
@@ -130,7 +124,7 @@ describe("chatting", () => {
       assertClean(page);
     }
     const froms = (await shownMessages(victim)).map((m) => m.from);
-    assert.ok(froms.includes("<b>mallory</b>") && froms.includes("<i>device</i>"), froms.join());
+    assert.ok(froms.includes("<b>mallory</b>") && froms.includes("<i>script</i>"), froms.join());
 
     // The page is served with a strict Content-Security-Policy.
     const reply = await victim.request.get(`${hub.url}/`);
@@ -167,6 +161,11 @@ describe("chatting", () => {
     await dave.click('#hub-rooms button[data-room="attic"]');
     await waitForText(dave, "dusty");
     await dave.waitForSelector('#my-rooms button[data-room="attic"][aria-current="page"]');
+
+    // A link to a room opens it.
+    await dave.goto(`${hub.url}/#cellar`);
+    await dave.waitForSelector('#my-rooms button[data-room="cellar"][aria-current="page"]');
+    assert.equal(await dave.title(), "#cellar · Hubbub");
 
     // The rule is explained as the name is typed, with a fix offered.
     await dave.fill("#join-name", "My Room");

@@ -63,6 +63,17 @@ describe("coming back", () => {
       ],
     );
     assertStrictlyRising(shown);
+
+    // A new nickname: the page starts over under it, in the same room.
+    await page.click("#change-nick");
+    assert.equal(await page.inputValue("#nick"), "gina");
+    await page.fill("#nick", "gina-b");
+    await Promise.all([page.waitForEvent("load"), page.click("#nick-form button.primary")]);
+    await waitOnline(page);
+    await waitJoined(page, "kitchen");
+    assert.equal(await page.textContent("#me"), "gina-b");
+    await waitForTexts(page, ["one", "two", "three"]);
+    assert.equal(await page.locator("li.msg.own").count(), 0, "gina's messages are not gina-b's");
     assertClean(page);
     await page.context().close();
   });

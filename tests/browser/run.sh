@@ -20,4 +20,4 @@ fi
 
 # One file at a time (each starts its own hub and browser); no test may
 # hang the run.
-exec node --test --test-concurrency=1 --test-timeout=180000 "$@"
+exec node --test --test-concurrency=1 --test-timeout=180000 --test-force-exit "$@"

@@ -143,6 +143,12 @@ pub enum Frame<'a> {
         code: &'a str,
         /// Human words.
         message: &'a str,
+        /// The refused frame's `op`, so a client can tell which one failed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        op: Option<&'a str>,
+        /// The refused frame's `room`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        room: Option<&'a str>,
         /// The refused frame's `ref`.
         #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<&'a str>,
@@ -174,6 +180,10 @@ pub struct Refusal {
     pub code: &'static str,
     /// Human words.
     pub message: String,
+    /// The frame's `op`, if it had one.
+    pub op: Option<String>,
+    /// The frame's `room`, if it had one.
+    pub room: Option<String>,
     /// The frame's `ref`, if it had one.
     pub reference: Option<String>,
 }
@@ -184,9 +194,42 @@ impl Refusal {
         Frame::Error {
             code: self.code,
             message: &self.message,
+            op: self.op.as_deref(),
+            room: self.room.as_deref(),
             reference: self.reference.as_deref(),
         }
         .text()
+    }
+}
+
+fn text_field(v: &serde_json::Value, key: &str) -> Option<String> {
+    v.get(key).and_then(|f| f.as_str()).map(String::from)
+}
+
+impl ClientOp {
+    /// The op's wire name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ClientOp::Hello { .. } => "hello",
+            ClientOp::Join { .. } => "join",
+            ClientOp::Leave { .. } => "leave",
+            ClientOp::Post { .. } => "post",
+            ClientOp::History { .. } => "history",
+            ClientOp::Typing { .. } => "typing",
+            ClientOp::Ping => "ping",
+        }
+    }
+
+    /// The room it names, if any.
+    pub fn room(&self) -> Option<&str> {
+        match self {
+            ClientOp::Join { room, .. }
+            | ClientOp::Leave { room }
+            | ClientOp::Post { room, .. }
+            | ClientOp::History { room, .. }
+            | ClientOp::Typing { room } => Some(room),
+            ClientOp::Hello { .. } | ClientOp::Ping => None,
+        }
     }
 }
 
@@ -197,17 +240,23 @@ pub fn parse(text: &str) -> Result<ClientOp, Refusal> {
             Err(e) => Refusal {
                 code: "bad_json",
                 message: format!("frame is not valid JSON: {e}"),
+                op: None,
+                room: None,
                 reference: None,
             },
             Ok(v) if !v.is_object() => Refusal {
                 code: "bad_json",
                 message: "a frame is a JSON object with an \"op\" field".into(),
+                op: None,
+                room: None,
                 reference: None,
             },
             Ok(v) => Refusal {
                 code: "bad_op",
                 message: op_error.to_string(),
-                reference: v.get("ref").and_then(|r| r.as_str()).map(String::from),
+                op: text_field(&v, "op"),
+                room: text_field(&v, "room"),
+                reference: text_field(&v, "ref"),
             },
         }
     })

@@ -181,11 +181,13 @@ impl Session {
             ClientOp::Post { reference, .. } => reference.clone(),
             _ => None,
         };
-        self.apply(op).unwrap_or_else(|code_and_message| {
-            let (code, message) = code_and_message;
+        let (name, room) = (op.name(), op.room().map(String::from));
+        self.apply(op).unwrap_or_else(|(code, message)| {
             vec![Refusal {
                 code,
                 message,
+                op: Some(name.to_owned()),
+                room,
                 reference,
             }
             .frame()]
@@ -340,6 +342,8 @@ fn ack_frame(
         Err(e) => Refusal {
             code: e.code(),
             message: e.to_string(),
+            op: Some("post".to_owned()),
+            room: Some(room.to_string()),
             reference: reference.map(String::from),
         }
         .frame(),

@@ -1,7 +1,7 @@
 // Starts and stops the real hub binary for a test: port 0 (or a given
 // port, to come back on the same one), a temporary data directory.
 
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -13,6 +13,18 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const HUB_BIN = process.env.HUBBUB_BIN
   ? resolve(process.env.HUBBUB_BIN)
   : resolve(here, "../../../target/debug/hubbub");
+
+/** Hubs still running; killed if the test process exits without stopping them. */
+const running = new Set();
+process.on("exit", () => {
+  for (const proc of running) proc.kill("SIGKILL");
+});
+
+/** Whether the binary has an MQTT listener (then it gets a free port too). */
+function hasMqtt() {
+  const help = spawnSync(HUB_BIN, ["--help"], { encoding: "utf8" });
+  return help.stdout.includes("--mqtt");
+}
 
 /** A fresh temporary directory, removed by `cleanup()`. */
 export function tempDir(prefix = "hubbub-browser-") {
@@ -37,6 +49,8 @@ export class Hub {
       writeFileSync(this.configFile, config);
     }
     this.port = 0;
+    /** The MQTT port, or null if this hub has no MQTT. */
+    this.mqttPort = hasMqtt() ? 0 : null;
     this.proc = null;
     this.log = "";
   }
@@ -61,9 +75,13 @@ export class Hub {
 
   #spawn() {
     const args = ["--data", this.dataDir, "--http", `127.0.0.1:${this.port}`, "--log-format", "human"];
+    if (this.mqttPort !== null) args.push("--mqtt", `127.0.0.1:${this.mqttPort}`);
     if (this.configFile) args.unshift("--config", this.configFile);
+    const waiting = new Set(this.mqttPort === null ? ["http"] : ["http", "mqtt"]);
     const proc = spawn(HUB_BIN, args, { stdio: ["ignore", "ignore", "pipe"] });
     this.proc = proc;
+    running.add(proc);
+    proc.once("exit", () => running.delete(proc));
     return new Promise((resolvePort, reject) => {
       let buffered = "";
       const timer = setTimeout(() => fail(new Error(`hub did not start in 15 s:\n${buffered}`)), 15000);
@@ -78,14 +96,16 @@ export class Hub {
         if (buffered === null) return;
         buffered += chunk;
         for (const line of buffered.split("\n")) {
-          const m = line.includes("listening") && /addr=127\.0\.0\.1:(\d+)/.exec(line);
-          if (m) {
-            clearTimeout(timer);
-            this.port = Number(m[1]);
-            buffered = null;
-            resolvePort();
-            return;
-          }
+          const m = line.includes("listening") && /transport=(\w+) addr=127\.0\.0\.1:(\d+)/.exec(line);
+          if (!m || !waiting.has(m[1])) continue;
+          waiting.delete(m[1]);
+          if (m[1] === "http") this.port = Number(m[2]);
+          else this.mqttPort = Number(m[2]);
+        }
+        if (waiting.size === 0) {
+          clearTimeout(timer);
+          buffered = null;
+          resolvePort();
         }
       });
       proc.once("exit", (code, signal) => {
@@ -130,6 +150,24 @@ export class Hub {
       throw new Error(`POST ${room}: ${reply.status} ${await reply.text()}`);
     }
     return reply.json();
+  }
+
+  /**
+   * Publishes `text` to a room over MQTT with mosquitto_pub, as a device
+   * with client id `device` (its name in the room), at QoS 1: resolves once
+   * the hub has acknowledged it, that is, stored it.
+   */
+  async publish(room, text, device = "sensor") {
+    if (this.mqttPort === null) throw new Error("this hub has no MQTT listener");
+    const args = ["-h", "127.0.0.1", "-p", String(this.mqttPort), "-i", device, "-q", "1", "-t", `rooms/${room}`, "-m", text];
+    const result = await new Promise((done, fail) => {
+      const proc = spawn("mosquitto_pub", args, { stdio: ["ignore", "ignore", "pipe"] });
+      let err = "";
+      proc.stderr.on("data", (d) => (err += d));
+      proc.on("error", (e) => fail(new Error(`mosquitto_pub: ${e.message} (apt-get install -y mosquitto-clients)`)));
+      proc.on("exit", (code) => done({ code, err }));
+    });
+    if (result.code !== 0) throw new Error(`mosquitto_pub exited ${result.code}: ${result.err}`);
   }
 
   /** Every message of a room, oldest first (paging 500 at a time). */
