@@ -87,7 +87,7 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// Spawns the hub on `127.0.0.1:0` with a fresh data dir and waits until it logs its address.
+    /// Spawns the hub (HTTP and MQTT on `127.0.0.1:0`) with a fresh data dir and waits until it logs its HTTP address.
     pub fn start(options: HubOptions) -> Hub {
         Self::try_start(options).unwrap_or_else(|log| panic!("{log}"))
     }

@@ -553,3 +553,157 @@ async fn sys_topics_are_published_and_not_matched_by_hash() {
     );
     all.expect_no_publish(QUIET).await;
 }
+
+/// The hub has at most min(client's receive maximum, mqtt.max_inflight)
+/// QoS 1/2 messages unacknowledged at a client; the rest wait their turn,
+/// in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unacknowledged_deliveries_are_capped_by_receive_maximum_and_max_inflight() {
+    let hub = Hub::with_config("[mqtt]\nmax_inflight = 3\n");
+    // MQTT 5 asks for 2; 3.1.1 gets mqtt.max_inflight = 3.
+    let mut c5 = Raw::tcp(hub.mqtt_addr()).await;
+    let mut connect = connect5("flow5", true, 60);
+    let mut props = v5::ConnectProperties::new();
+    props.receive_maximum = Some(2);
+    connect.properties = Some(props);
+    c5.connect5(connect, None, None).await;
+    c5.subscribe5(1, vec![v5::Filter::new("flow/t", Q5::AtLeastOnce)])
+        .await;
+    let mut c4 = raw4(&hub, "flow4").await;
+    c4.subscribe4(1, &[("flow/t", QoS::ExactlyOnce)]).await;
+
+    let mut publ = raw4(&hub, "flow-pub").await;
+    for i in 1..=6u16 {
+        publ.publish4("flow/t", QoS::ExactlyOnce, i, format!("m{i}").as_bytes())
+            .await;
+        assert!(matches!(publ.recv4().await, v4::Packet::PubRec(_)));
+        publ.send4(v4::Packet::PubRel(v4::PubRel::new(i))).await;
+        assert!(matches!(publ.recv4().await, v4::Packet::PubComp(_)));
+    }
+
+    // MQTT 5 client: two, then nothing until it acknowledges.
+    let mut got5 = Vec::new();
+    for _ in 0..2 {
+        match c5.recv5().await {
+            v5::Packet::Publish(p) => got5.push(p),
+            other => panic!("expected PUBLISH, got {other:?}"),
+        }
+    }
+    c5.expect_quiet(std::time::Duration::from_millis(700)).await;
+    // 3.1.1 client at QoS 2: three PUBLISHes in flight, then nothing.
+    let mut got4 = Vec::new();
+    for _ in 0..3 {
+        match c4.recv4().await {
+            v4::Packet::Publish(p) => got4.push(p),
+            other => panic!("expected PUBLISH, got {other:?}"),
+        }
+    }
+    c4.expect_quiet(std::time::Duration::from_millis(700)).await;
+
+    // Each acknowledgement lets one more through; all arrive, in order.
+    let mut texts5 = Vec::new();
+    while texts5.len() < 6 {
+        let p = got5.remove(0);
+        texts5.push(text(&p.payload));
+        c5.send5(v5::Packet::PubAck(v5::PubAck::new(p.pkid, None)))
+            .await;
+        if texts5.len() + got5.len() < 6 {
+            match c5.recv5().await {
+                v5::Packet::Publish(p) => got5.push(p),
+                other => panic!("expected PUBLISH, got {other:?}"),
+            }
+        }
+    }
+    assert_eq!(texts5, ["m1", "m2", "m3", "m4", "m5", "m6"]);
+    let mut texts4 = Vec::new();
+    while texts4.len() < 6 {
+        let p = got4.remove(0);
+        texts4.push(text(&p.payload));
+        // A QoS 2 delivery stays in flight until PUBCOMP.
+        c4.send4(v4::Packet::PubRec(v4::PubRec::new(p.pkid))).await;
+        match c4.recv4().await {
+            v4::Packet::PubRel(r) => assert_eq!(r.pkid, p.pkid),
+            v4::Packet::Publish(_) => panic!("a slot was freed before PUBCOMP"),
+            other => panic!("expected PUBREL, got {other:?}"),
+        }
+        c4.send4(v4::Packet::PubComp(v4::PubComp::new(p.pkid)))
+            .await;
+        if texts4.len() + got4.len() < 6 {
+            match c4.recv4().await {
+                v4::Packet::Publish(p) => got4.push(p),
+                other => panic!("expected PUBLISH, got {other:?}"),
+            }
+        }
+    }
+    assert_eq!(texts4, ["m1", "m2", "m3", "m4", "m5", "m6"]);
+    c4.expect_quiet(std::time::Duration::from_millis(300)).await;
+}
+
+/// MQTT 5 pass-through: user properties, content type, response topic and
+/// correlation data reach subscribers unchanged; a message larger than the
+/// subscriber's maximum packet size is not sent to it; retain-as-published
+/// keeps the retain flag on live delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt5_properties_max_packet_size_and_retain_as_published() {
+    let hub = Hub::start_default();
+    let mut small = opts5(&hub, "props-small");
+    small.set_max_packet_size(Some(200));
+    let (mut small, _) = Mq5::connect(small).await;
+    let mut keep = v5::Filter::new("props/#", Q5::AtLeastOnce);
+    keep.preserve_retain = true;
+    small.subscribe_filters(vec![keep]).await;
+    let (mut plain, _) = Mq5::connect(opts5(&hub, "props-plain")).await;
+    plain.subscribe("props/#", Q5::AtLeastOnce).await;
+
+    let (publ, _) = Mq5::connect(opts5(&hub, "props-pub")).await;
+    let properties = v5::PublishProperties {
+        user_properties: vec![
+            ("unit".into(), "celsius".into()),
+            ("unit".into(), "again".into()),
+        ],
+        content_type: Some("text/plain".into()),
+        response_topic: Some("props/replies".into()),
+        correlation_data: Some(bytes::Bytes::from_static(b"corr-1")),
+        payload_format_indicator: Some(1),
+        ..Default::default()
+    };
+    publ.client
+        .publish_with_properties(
+            "props/temp",
+            Q5::AtLeastOnce,
+            false,
+            "21.5",
+            properties.clone(),
+        )
+        .await
+        .unwrap();
+    for c in [&mut small, &mut plain] {
+        let p = c.publish_in().await;
+        let got = p.properties.expect("properties are passed on");
+        assert_eq!(got.user_properties, properties.user_properties);
+        assert_eq!(got.content_type, properties.content_type);
+        assert_eq!(got.response_topic, properties.response_topic);
+        assert_eq!(got.correlation_data, properties.correlation_data);
+        assert_eq!(got.payload_format_indicator, Some(1));
+    }
+
+    // Too big for "props-small" (max 200 bytes): only "props-plain" gets it.
+    publ.client
+        .publish("props/big", Q5::AtLeastOnce, false, vec![b'b'; 500])
+        .await
+        .unwrap();
+    publ.client
+        .publish("props/retained", Q5::AtLeastOnce, true, "r")
+        .await
+        .unwrap();
+    assert_eq!(plain.publish_in().await.payload.len(), 500);
+    let p = plain.publish_in().await;
+    assert_eq!((&p.topic[..], p.retain), (&b"props/retained"[..], false));
+    let p = small.publish_in().await;
+    assert_eq!(
+        (&p.topic[..], p.retain),
+        (&b"props/retained"[..], true),
+        "the big one is skipped; retain-as-published keeps the flag"
+    );
+    small.expect_no_publish(QUIET).await;
+}

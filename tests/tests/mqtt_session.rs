@@ -334,7 +334,7 @@ async fn keep_alive_zero_and_keep_alive_timeout() {
 
     let mut pinger = Raw::tcp(hub.mqtt_addr()).await;
     let mut c = v4::Connect::new("ka-pinger");
-    c.keep_alive = 1;
+    c.keep_alive = 2;
     c.last_will = Some(v4::LastWill::new(
         "wills/ka-pinger",
         "pinger died",
@@ -366,11 +366,11 @@ async fn keep_alive_zero_and_keep_alive_timeout() {
         .connect5(connect5("ka-silent5", true, 1), Some(will), None)
         .await;
 
-    // The pinger pings every 400 ms while the silent ones time out, then
-    // says goodbye properly.
+    // The pinger (keep-alive 2 s) pings every 500 ms while the silent ones
+    // time out, then says goodbye properly.
     let pinging = tokio::spawn(async move {
-        for _ in 0..15 {
-            tokio::time::sleep(Duration::from_millis(400)).await;
+        for _ in 0..12 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
             pinger.ping().await;
         }
         pinger.send4(v4::Packet::Disconnect).await;
@@ -468,4 +468,183 @@ async fn duplicate_client_id_takes_over() {
         b"to the session"
     );
     new.ping().await;
+}
+
+/// A session's queue holds at most mqtt.max_queued_messages; past it the
+/// oldest are dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absent_session_keeps_the_newest_max_queued_messages() {
+    let hub = Hub::with_config("[mqtt]\nmax_queued_messages = 3\n");
+    let mut o = opts4(&hub, "queue4");
+    o.set_clean_session(false);
+    let (mut c, _) = Mq4::connect(o.clone()).await;
+    c.subscribe("inbox/queue4", QoS::AtLeastOnce).await;
+    c.disconnect().await;
+    let mut publ = raw4(&hub, "queue4-pub").await;
+    for i in 1..=5u16 {
+        publ.publish4(
+            "inbox/queue4",
+            QoS::AtLeastOnce,
+            i,
+            format!("m{i}").as_bytes(),
+        )
+        .await;
+        publ.recv4().await;
+    }
+    let (mut c, ack) = Mq4::connect(o).await;
+    assert!(ack.session_present);
+    for i in 3..=5 {
+        assert_eq!(
+            text(&c.publish_in().await.payload),
+            format!("m{i}"),
+            "the oldest two were dropped"
+        );
+    }
+    c.expect_no_publish(QUIET).await;
+}
+
+/// Sessions live in memory: after a restart there is none to resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_do_not_survive_a_restart() {
+    let mut hub = Hub::start_default();
+    let mut o = opts4(&hub, "restart4");
+    o.set_clean_session(false);
+    let (mut c, _) = Mq4::connect(o).await;
+    c.subscribe("inbox/restart4", QoS::AtLeastOnce).await;
+    c.disconnect().await;
+    hub.restart();
+    let mut o = opts4(&hub, "restart4");
+    o.set_clean_session(false);
+    let (_c, ack) = Mq4::connect(o).await;
+    assert!(!ack.session_present);
+}
+
+/// MQTT 5 message expiry: a message that expires while its subscriber is
+/// away is not delivered; one that has not is delivered with the time it
+/// has left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_messages_are_not_delivered() {
+    let hub = Hub::start_default();
+    let mut o = opts5(&hub, "expiry5");
+    o.set_clean_start(false);
+    o.set_session_expiry_interval(Some(600));
+    let (mut c, _) = Mq5::connect(o.clone()).await;
+    c.subscribe("inbox/expiry5", Q5::AtLeastOnce).await;
+    c.disconnect().await;
+
+    let (publ, _) = Mq5::connect(opts5(&hub, "expiry5-pub")).await;
+    for (text, expiry) in [("short", Some(1)), ("long", Some(3600)), ("forever", None)] {
+        let props = v5::PublishProperties {
+            message_expiry_interval: expiry,
+            ..Default::default()
+        };
+        publ.client
+            .publish_with_properties("inbox/expiry5", Q5::AtLeastOnce, false, text, props)
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (mut c, ack) = Mq5::connect(o).await;
+    assert!(ack.session_present);
+    let long = c.publish_in().await;
+    assert_eq!(&long.payload[..], b"long", "\"short\" expired while away");
+    let left = long
+        .properties
+        .and_then(|p| p.message_expiry_interval)
+        .expect("the expiry is passed on");
+    assert!((1..3600).contains(&left), "counted down: {left}");
+    let forever = c.publish_in().await;
+    assert_eq!(&forever.payload[..], b"forever");
+    assert!(forever
+        .properties
+        .is_none_or(|p| p.message_expiry_interval.is_none()));
+    c.expect_no_publish(QUIET).await;
+}
+
+/// MQTT 5 will delay: the will waits for the delay, is dropped if the
+/// client id connects again meanwhile (even by taking over a connection the
+/// hub has not yet seen die), and goes out at once if the session ends
+/// first (session expiry 0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn will_delay_is_honoured() {
+    let hub = Hub::start_default();
+    let mut watcher = will_watcher(&hub, "delay-watcher").await;
+
+    let delayed_will = |id: &str, delay: u32| {
+        let props = v5::LastWillProperties {
+            delay_interval: Some(delay),
+            payload_format_indicator: None,
+            message_expiry_interval: None,
+            content_type: None,
+            response_topic: None,
+            correlation_data: None,
+            user_properties: Vec::new(),
+        };
+        v5::LastWill::new(
+            format!("wills/{id}"),
+            id,
+            Q5::AtLeastOnce,
+            false,
+            Some(props),
+        )
+    };
+    let with_expiry = |id: &str, expiry: u32| {
+        let mut c = connect5(id, true, 60);
+        let mut props = v5::ConnectProperties::new();
+        props.session_expiry_interval = Some(expiry);
+        c.properties = Some(props);
+        c
+    };
+
+    // Comes back within the delay (dropping the old socket, or taking over
+    // a live one, resuming the session or starting clean): no will.
+    for (id, takeover, clean_start) in [
+        ("back-again", false, false),
+        ("back-takeover", true, false),
+        ("back-clean", true, true),
+    ] {
+        let mut first = Raw::tcp(hub.mqtt_addr()).await;
+        first
+            .connect5(with_expiry(id, 60), Some(delayed_will(id, 3)), None)
+            .await;
+        if !takeover {
+            drop(first);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let mut again = Raw::tcp(hub.mqtt_addr()).await;
+        let mut c = with_expiry(id, 60);
+        c.clean_start = clean_start;
+        again.connect5(c, None, None).await;
+        again.ping().await;
+        // Leave for good without a will this time.
+        again
+            .send5(v5::Packet::Disconnect(v5::Disconnect::new(
+                v5::DisconnectReasonCode::NormalDisconnection,
+            )))
+            .await;
+        again.expect_closed().await;
+    }
+    // Gone for good: the will comes after its delay.
+    let mut gone = Raw::tcp(hub.mqtt_addr()).await;
+    gone.connect5(with_expiry("gone", 60), Some(delayed_will("gone", 1)), None)
+        .await;
+    drop(gone);
+    // The session ends before the (long) delay: the will goes at once.
+    let mut ends = Raw::tcp(hub.mqtt_addr()).await;
+    ends.connect5(
+        with_expiry("ends", 0),
+        Some(delayed_will("ends", 3600)),
+        None,
+    )
+    .await;
+    drop(ends);
+
+    let mut wills = Vec::new();
+    for _ in 0..2 {
+        wills.push(watcher.publish_in().await.topic);
+    }
+    wills.sort();
+    assert_eq!(wills, ["wills/ends", "wills/gone"]);
+    // Past the 3 s delays of the two that came back.
+    watcher.expect_no_publish(Duration::from_secs(4)).await;
 }

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::hooks::{ClientInfo, Hooks};
 use super::packet::{Publish, Qos, Reason, SubscribeFilter, Will};
 use super::room_topics::{self, RoomTopic};
-use super::session::{Queued, Session};
+use super::session::{Enqueued, Queued, Session};
 use super::topic::{check_topic_name, matches, SubscriptionTree};
 use super::MqttConfig;
 
@@ -118,6 +118,10 @@ impl Broker {
         let (session, present) = match existing {
             Some(old) if !clean_start && !expired => (old, true),
             Some(old) => {
+                // Its connection (if any) no longer has a session: when it
+                // ends it must neither free this client id's new
+                // subscriptions nor leave a delayed will behind.
+                old.state().attached = None;
                 Self::forget(&mut state, &old);
                 (self.new_session(&mut state, client_id, expiry_secs), false)
             }
@@ -165,16 +169,27 @@ impl Broker {
         client: &ClientInfo,
     ) {
         let was_attached = session.detach(conn);
-        if was_attached && session.state().expiry_secs == 0 {
+        let expiry = session.state().expiry_secs;
+        if was_attached && expiry == 0 {
             Self::forget(&mut self.state(), session);
         }
-        if let Some(will) = will {
-            self.schedule_will(will, conn, client);
+        let Some(will) = will else {
+            return;
+        };
+        if !was_attached && will.delay_secs > 0 {
+            // Another connection has taken the client id over: a new
+            // connection within the will delay means no will (MQTT 5
+            // 3.1.3.2.2), even if this one is only now seen to end.
+            return;
         }
+        // The will waits for its delay or for the end of the session,
+        // whichever comes first (MQTT 5 3.1.3.2.2).
+        let delay = will.delay_secs.min(expiry);
+        self.schedule_will(will, delay, conn, client);
     }
 
-    fn schedule_will(self: &Arc<Self>, will: Will, conn: u64, client: &ClientInfo) {
-        let delay = will.delay_secs.min(self.config.max_session_expiry_secs);
+    fn schedule_will(self: &Arc<Self>, will: Will, delay: u32, conn: u64, client: &ClientInfo) {
+        let delay = delay.min(self.config.max_session_expiry_secs);
         if delay == 0 {
             self.accept(client, will.message);
             return;
@@ -331,7 +346,10 @@ impl Broker {
             out.retain = sub.retain_as_published && publish.retain;
             out.dup = false;
             out.pkid = 0;
-            session.deliver(out);
+            if session.deliver(out) == Enqueued::DroppedOldest {
+                self.rooms.metrics().slow_consumer_drops.inc();
+                tracing::debug!(client = %session.client_id, "mqtt session queue full: oldest message dropped");
+            }
             delivered += 1;
         }
         delivered

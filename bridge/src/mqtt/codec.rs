@@ -53,6 +53,20 @@ fn remaining_length(buf: &[u8]) -> Result<Option<(usize, usize)>, DecodeError> {
     }
 }
 
+/// Whether the fixed-header flags are the ones MQTT fixes for the packet
+/// type (3.1.1 section 2.2.2, 5 section 2.1.3): 0010 for PUBREL, SUBSCRIBE and
+/// UNSUBSCRIBE, 0000 for the others; PUBLISH's are its own (the decoder
+/// refuses QoS 3). The kept decoder does not check them; the spec says any
+/// other value is malformed.
+fn flags_ok(first: u8) -> bool {
+    let flags = first & 0x0F;
+    match first >> 4 {
+        3 => true,
+        6 | 8 | 10 => flags == 0b0010,
+        _ => flags == 0,
+    }
+}
+
 /// Tells the version from the start of a CONNECT, or `None` if more bytes
 /// are needed.
 pub fn sniff_version(buf: &[u8], max: usize) -> Result<Option<Version>, DecodeError> {
@@ -158,6 +172,15 @@ impl Codec {
                 reason,
                 session_expiry: None,
             }));
+        }
+        if let Some(&first) = buf.first() {
+            if !flags_ok(first) {
+                return Err(DecodeError::Malformed(format!(
+                    "reserved fixed-header flags {:#06b} on packet type {}",
+                    first & 0x0F,
+                    first >> 4
+                )));
+            }
         }
         // "Insufficient bytes" means "read more" only while the packet is
         // not all there. Once the decoder has taken the whole packet off
@@ -715,6 +738,23 @@ mod tests {
             codec.decode(&mut buf),
             Err(DecodeError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn reserved_flags_are_malformed() {
+        for version in [Version::V311, Version::V5] {
+            let codec = Codec::new(version, 1024);
+            // SUBSCRIBE with flags 0000, PINGREQ with flags 0001.
+            for bytes in [&[0x80u8, 6, 0, 1, 0, 1, b'a', 0][..], &[0xC1, 0][..]] {
+                let mut buf = BytesMut::from(bytes);
+                assert!(
+                    matches!(codec.decode(&mut buf), Err(DecodeError::Malformed(_))),
+                    "{version:?} {bytes:02x?}"
+                );
+            }
+            let mut buf = BytesMut::from(&[0xC0u8, 0][..]);
+            assert!(matches!(codec.decode(&mut buf), Ok(Some(Inbound::PingReq))));
+        }
     }
 
     #[test]

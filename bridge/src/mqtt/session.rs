@@ -74,6 +74,17 @@ pub struct SessionState {
     pub dropped: u64,
 }
 
+/// What [`SessionState::enqueue`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// Queued.
+    Queued,
+    /// Not kept (QoS 0 for an absent client).
+    Skipped,
+    /// Queued, and the oldest message dropped to make room.
+    DroppedOldest,
+}
+
 impl SessionState {
     /// A free packet id.
     pub fn next_pkid(&mut self) -> u16 {
@@ -85,18 +96,23 @@ impl SessionState {
         }
     }
 
-    /// Queues a message; QoS 0 messages are not kept for an absent client,
-    /// and a full queue drops its oldest message.
-    pub fn enqueue(&mut self, publish: Publish) -> bool {
+    /// Queues a message. QoS 0 messages are not kept for an absent
+    /// client. A full queue drops its oldest message: MQTT has no way for
+    /// a client to fetch what it missed, so cutting it off would lose the
+    /// whole queue instead of its oldest part. Room messages carry their
+    /// seq, so a device sees the gap and can read it from history.
+    pub fn enqueue(&mut self, publish: Publish) -> Enqueued {
         if self.attached.is_none() && publish.qos == Qos::AtMostOnce {
-            return false;
+            return Enqueued::Skipped;
         }
+        let mut outcome = Enqueued::Queued;
         if self.queue.len() >= self.max_queue {
             self.queue.pop_front();
             self.dropped += 1;
+            outcome = Enqueued::DroppedOldest;
         }
         self.queue.push_back(Queued::new(publish));
-        true
+        outcome
     }
 
     /// Whether the session has outlived its expiry.
@@ -145,10 +161,12 @@ impl Session {
     }
 
     /// Queues a message and wakes the connection.
-    pub fn deliver(&self, publish: Publish) {
-        if self.state().enqueue(publish) {
+    pub fn deliver(&self, publish: Publish) -> Enqueued {
+        let outcome = self.state().enqueue(publish);
+        if outcome != Enqueued::Skipped {
             self.wake.notify_one();
         }
+        outcome
     }
 
     /// Ends the connection that has this session, if any.
@@ -195,12 +213,16 @@ mod tests {
         let s = Session::new("c".into(), 60, 2);
         let mut st = s.state();
         st.attached = Some((1, CancellationToken::new()));
-        for _ in 0..3 {
-            st.enqueue(publish(Qos::AtLeastOnce));
-        }
+        let outcomes: Vec<Enqueued> = (0..3)
+            .map(|_| st.enqueue(publish(Qos::AtLeastOnce)))
+            .collect();
+        assert_eq!(
+            outcomes,
+            [Enqueued::Queued, Enqueued::Queued, Enqueued::DroppedOldest]
+        );
         assert_eq!((st.queue.len(), st.dropped), (2, 1));
         st.attached = None;
-        assert!(!st.enqueue(publish(Qos::AtMostOnce)));
+        assert_eq!(st.enqueue(publish(Qos::AtMostOnce)), Enqueued::Skipped);
     }
 
     #[test]
