@@ -1,5 +1,5 @@
-//! `firmware-sim idle`: hold many idle connections and report how much
-//! resident memory the hub spends on each.
+//! `firmware-sim idle`: hold many idle connections (WebSocket or MQTT) and
+//! report how much resident memory the hub (or broker) spends on each.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -11,11 +11,13 @@ use serde::Serialize;
 
 use crate::cli::IdleArgs;
 use crate::procfs;
-use crate::transport::{Connection, HubEvent};
+use crate::transport::{Connection, HubEvent, TransportKind, Wire};
 
 /// The JSON line `firmware-sim idle` prints.
 #[derive(Debug, Serialize)]
 pub struct IdleReport {
+    /// How the connections talk to the hub.
+    pub transport: TransportKind,
     /// Connections asked for.
     pub connections: u32,
     /// Connections that were opened and joined.
@@ -50,15 +52,25 @@ pub struct IdleReport {
 /// Opens the connections, holds them, measures, closes them.
 pub async fn run(args: &IdleArgs) -> Result<IdleReport> {
     procfs::raise_open_file_limit();
+    let endpoints = args.hub.endpoints(args.transport, &args.mqtt)?;
     let before = args.hub.hub_pid.map(procfs::sample).transpose()?;
     let started = Instant::now();
+    let tag = std::process::id();
     let results: Vec<Result<Connection>> = futures_util::stream::iter(0..args.connections)
-        .map(|i| async move {
-            let room = format!("{}-{}", args.room_prefix, i % args.rooms);
-            let mut conn =
-                Connection::open(args.transport, &args.hub.hub, &format!("idle-{i}")).await?;
-            conn.join(&room).await?;
-            Ok(conn)
+        .map(|i| {
+            let endpoints = &endpoints;
+            async move {
+                let room = format!("{}-{}", args.room_prefix, i % args.rooms);
+                let position = (i / args.rooms) as usize;
+                let wire = args.transport.wire_for(position);
+                let name = match wire {
+                    Wire::Ws => format!("idle-{i}"),
+                    Wire::Mqtt => format!("idle-{tag}-{i}"),
+                };
+                let mut conn = Connection::open(wire, endpoints, &name, None).await?;
+                conn.join(&room).await?;
+                Ok(conn)
+            }
         })
         .buffer_unordered(args.connect_concurrency.max(1))
         .collect()
@@ -108,6 +120,7 @@ pub async fn run(args: &IdleArgs) -> Result<IdleReport> {
 
     let opened = (args.connections as u64).saturating_sub(failed);
     Ok(IdleReport {
+        transport: args.transport,
         connections: args.connections,
         opened,
         failed,

@@ -1,14 +1,15 @@
-//! `firmware-sim`: simulated Hubbub clients and the load generator behind
-//! the benchmarks (`bench/run.sh`). Each subcommand prints one JSON line on
-//! standard output and exits 0 when the run was clean, 1 when it measured
-//! a problem (loss, duplication, disorder, failed connections) and 2 when
-//! it could not run at all.
+//! `firmware-sim`: simulated Hubbub clients and devices, and the load
+//! generator behind the benchmarks (`bench/run.sh`). Each subcommand prints
+//! one JSON line on standard output and exits 0 when the run was clean, 1
+//! when it measured a problem (loss, duplication, disorder, failed
+//! connections) and 2 when it could not run at all.
 
 mod cli;
 mod history_bench;
 mod idle;
 mod load;
 mod procfs;
+mod scenario;
 mod stats;
 mod transport;
 
@@ -57,6 +58,12 @@ async fn run(cli: Cli) -> Result<bool> {
             let report = history_bench::run(&args).await?;
             print_line(&report)?;
             Ok(true)
+        }
+        Command::Run(args) => {
+            scenario::init_logging(args.log_json);
+            let report = scenario::run(&args).await?;
+            print_line(&report)?;
+            Ok(report.ok)
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Durability: history survives restarts, and kill -9 never loses an acknowledged message.
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -76,21 +76,26 @@ fn record(ledger: &mut Ledger, acks: &[Acked]) {
 }
 
 /// Posts until `stop`; every ack, and every message a reader was sent, goes into `acks`.
+/// WebSocket clients each round: two posters and one reader.
+const WS_CLIENTS: usize = 3;
+
 fn spawn_posters(
     hub: &Hub,
     round: usize,
     acks: &Arc<Mutex<Vec<Acked>>>,
     stop: &Arc<AtomicBool>,
+    joined: &Arc<AtomicUsize>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
     for p in 0..2 {
-        let (url, acks, stop) = (hub.ws_url(), acks.clone(), stop.clone());
+        let (url, acks, stop, joined) = (hub.ws_url(), acks.clone(), stop.clone(), joined.clone());
         tasks.push(tokio::spawn(async move {
             let mut ws = WsClient::connect(&url).await;
             ws.hello(&format!("ws-poster-{p}")).await;
             for room in ROOMS {
                 ws.join(room).await;
             }
+            joined.fetch_add(1, Ordering::SeqCst);
             let posts = (0..)
                 .map(move |n: usize| (ROOMS[n % 2].to_string(), format!("r{round}-ws{p}-{n}")));
             // Ends when the hub dies under it.
@@ -133,13 +138,14 @@ fn spawn_posters(
         }));
     }
     // A reader: every message delivered live must be durable too.
-    let (url, acks) = (hub.ws_url(), acks.clone());
+    let (url, acks, joined) = (hub.ws_url(), acks.clone(), joined.clone());
     tasks.push(tokio::spawn(async move {
         let mut ws = WsClient::connect(&url).await;
         ws.hello("ws-reader").await;
         for room in ROOMS {
             ws.join(room).await;
         }
+        joined.fetch_add(1, Ordering::SeqCst);
         while let Frame::Json(v) = ws.recv_frame().await {
             if frame_type(&v) == "message" {
                 acks.lock().unwrap().push(Acked {
@@ -204,12 +210,15 @@ async fn kill_9_right_after_acks_loses_no_acknowledged_message() {
     for round in 0..ROUNDS {
         let acks = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let tasks = spawn_posters(&hub, round, &acks, &stop);
+        let joined = Arc::new(AtomicUsize::new(0));
+        let tasks = spawn_posters(&hub, round, &acks, &stop, &joined);
 
-        // Kill at a random moment once some acks have come back.
+        // Kill at a random moment once every WebSocket client has joined
+        // (a join cut off by the kill is not what this test is about) and
+        // some acks have come back.
         let target = rng.gen_range(1..=60);
         let deadline = Instant::now() + RECV_TIMEOUT;
-        while acks.lock().unwrap().len() < target {
+        while acks.lock().unwrap().len() < target || joined.load(Ordering::SeqCst) < WS_CLIENTS {
             assert!(
                 Instant::now() < deadline,
                 "round {round}: only {} acks within {RECV_TIMEOUT:?}",

@@ -28,8 +28,6 @@ use super::topic::{check_filter, has_wildcard, is_shared};
 
 /// Publishes written with one flush, at most.
 const WRITE_BATCH: usize = 64;
-/// A read buffer that grew past this is given back once empty.
-const BUFFER_KEEP: usize = 16 * 1024;
 /// Longest client id accepted, in characters.
 const MAX_CLIENT_ID_CHARS: usize = 128;
 
@@ -368,7 +366,9 @@ impl Connection {
                 }
             }
         }
-        if self.buf.is_empty() && self.buf.capacity() > BUFFER_KEEP {
+        if self.buf.is_empty() {
+            // An idle device should hold no read buffer; the next read
+            // takes a fresh one.
             self.buf = BytesMut::new();
         }
         Ok(())

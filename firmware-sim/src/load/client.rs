@@ -1,7 +1,8 @@
 //! One simulated client during a load run: posts (paced) and receives
 //! (checked), until everything it posted is resolved and everything
 //! expected in its room has arrived (then lingers briefly to catch late
-//! duplicates), or the deadline passes.
+//! duplicates), or its room has gone quiet after every sender finished,
+//! or the deadline passes.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, TryAcquireError};
 use tokio::time::{Instant, MissedTickBehavior};
 
+use super::own_posts::OwnPosts;
 use super::payload;
 use super::plan::{Pacing, Plan};
 use crate::stats::bitset::BitSet;
@@ -27,6 +29,8 @@ pub struct Shared {
     /// or never acknowledged by a client that lost its connection), so
     /// receivers stop waiting for them.
     pub undeliverable: Vec<AtomicU64>,
+    /// Per room: senders done posting (every post resolved, or gone).
+    pub writers_done: Vec<AtomicU64>,
 }
 
 impl Shared {
@@ -34,6 +38,7 @@ impl Shared {
     pub fn new(rooms: usize) -> Self {
         Self {
             undeliverable: (0..rooms).map(|_| AtomicU64::new(0)).collect(),
+            writers_done: (0..rooms).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 }
@@ -45,7 +50,7 @@ pub struct ClientOutcome {
     pub client: usize,
     /// Posts written to the connection.
     pub sent: u64,
-    /// Which of its posts were acknowledged.
+    /// Which of its posts were acknowledged (without acks: which were sent).
     pub acked: BitSet,
     /// Acks for a post that was already acknowledged.
     pub repeated_acks: u64,
@@ -67,6 +72,10 @@ pub struct ClientOutcome {
     pub latency: Histogram,
     /// Send-to-ack latency of this client's posts.
     pub ack_latency: Histogram,
+    /// Times the connection was lost and made again (a deliberate flap).
+    pub reconnects: u64,
+    /// Posts let out of the window without settling (never came back).
+    pub given_up: u64,
     /// Why the connection ended early, if it did.
     pub disconnect: Option<String>,
     /// Whether the deadline passed before the client was done.
@@ -76,11 +85,12 @@ pub struct ClientOutcome {
 }
 
 /// Runs client `client` on its joined connection until done or `deadline`.
+/// `room_last_seq` is the room's last seq at the join, if known.
 pub async fn drive(
     plan: Arc<Plan>,
     shared: Arc<Shared>,
     client: usize,
-    room_last_seq: u64,
+    room_last_seq: Option<u64>,
     conn: Connection,
     deadline: Instant,
 ) -> ClientOutcome {
@@ -89,13 +99,14 @@ pub async fn drive(
     let m = plan.messages;
     let senders = plan.members(room_idx);
     let (mut poster, mut events) = conn.split();
+    let mut own = OwnPosts::new(m, poster.acknowledges(), poster.paced_by_echo());
 
     let send_ns: Vec<AtomicU64> = (0..m).map(|_| AtomicU64::new(0)).collect();
+    let sent = AtomicU64::new(0);
     let window = Semaphore::new(match plan.pacing {
         Pacing::Window(w) => w as usize,
         Pacing::Rate { .. } => 0,
     });
-    let mut sent = 0u64;
     let mut out = ClientOutcome {
         client,
         sent: 0,
@@ -110,6 +121,8 @@ pub async fn drive(
         tracker: DeliveryTracker::new(senders, m, room_last_seq),
         latency: Histogram::new(),
         ack_latency: Histogram::new(),
+        reconnects: 0,
+        given_up: 0,
         disconnect: None,
         timed_out: false,
         finished: None,
@@ -148,7 +161,7 @@ pub async fn drive(
             poster
                 .post(&room, &plan.reference(client, n), &text)
                 .await?;
-            sent += 1;
+            sent.fetch_add(1, Ordering::Relaxed);
             if ticker.is_some() {
                 poster.flush().await?;
             }
@@ -158,11 +171,11 @@ pub async fn drive(
     };
 
     let reader = async {
-        let mut resolved_own = 0u64;
         let own_position = plan.position(client);
         // The seq of each own post, from whichever of ack and delivery came first.
         let mut own_seq = vec![0u64; m as usize];
-        let mut check_seq = |n: u64, seq: u64, out: &mut ClientOutcome| {
+        let mut check_seq = |n: u64, seq: Option<u64>, out: &mut ClientOutcome| {
+            let Some(seq) = seq else { return };
             let slot = &mut own_seq[n as usize];
             if *slot == 0 {
                 *slot = seq;
@@ -171,6 +184,9 @@ pub async fn drive(
             }
         };
         let expected = senders as u64 * m;
+        let mut counted_done = false;
+        let mut last_heard = Instant::now();
+        let mut last_progress = Instant::now();
         let mut recheck = tokio::time::interval(RECHECK);
         recheck.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
@@ -178,17 +194,34 @@ pub async fn drive(
                 if done.elapsed() >= plan.linger {
                     break;
                 }
-            } else if resolved_own >= m
-                && out.tracker.delivered + shared.undeliverable[room_idx].load(Ordering::Relaxed)
-                    >= expected
-            {
-                out.finished = Some(Instant::now());
-                continue;
+            } else {
+                let resolved = own.resolved() >= m;
+                if resolved && !counted_done {
+                    counted_done = true;
+                    shared.writers_done[room_idx].fetch_add(1, Ordering::Relaxed);
+                }
+                let all_here = out.tracker.delivered
+                    + shared.undeliverable[room_idx].load(Ordering::Relaxed)
+                    >= expected;
+                let quiet = shared.writers_done[room_idx].load(Ordering::Relaxed) >= senders as u64
+                    && last_heard.elapsed() >= plan.settle;
+                if resolved && (all_here || quiet) {
+                    out.finished = Some(Instant::now());
+                    continue;
+                }
+                let so_far = sent.load(Ordering::Relaxed);
+                if own.outstanding(so_far) > 0 && last_progress.elapsed() >= plan.settle {
+                    let freed = own.give_up(so_far);
+                    out.given_up += freed;
+                    window.add_permits(freed as usize);
+                    last_progress = Instant::now();
+                }
             }
             let event = tokio::select! {
                 e = events.next() => e,
                 _ = recheck.tick() => continue,
             };
+            last_heard = Instant::now();
             let event = match event {
                 None => {
                     out.disconnect = Some("connection ended without a close frame".into());
@@ -207,16 +240,19 @@ pub async fn drive(
                     duplicate,
                 } => match reference.as_deref().and_then(|r| plan.parse_reference(r)) {
                     Some((c, n)) if c == client => {
-                        if out.acked.insert(n) {
+                        let (first, release) = own.ack(n);
+                        if first {
                             check_seq(n, seq, &mut out);
-                            resolved_own += 1;
                             let sent_at = send_ns[n as usize].load(Ordering::Relaxed);
                             out.ack_latency.record_us(
                                 payload::now_unix_nanos().saturating_sub(sent_at) / 1000,
                             );
-                            window.add_permits(1);
+                            last_progress = Instant::now();
                         } else {
                             out.repeated_acks += 1;
+                        }
+                        if release {
+                            window.add_permits(1);
                         }
                         if duplicate {
                             out.duplicate_acks += 1;
@@ -254,6 +290,10 @@ pub async fn drive(
                     if let (Observed::First, Some((pos, n))) = (kind, ours) {
                         if pos == own_position {
                             check_seq(n, d.seq, &mut out);
+                            if own.echo(n) {
+                                window.add_permits(1);
+                            }
+                            last_progress = Instant::now();
                         }
                     }
                     if kind == Observed::First {
@@ -271,11 +311,12 @@ pub async fn drive(
                 } => {
                     note(&mut out.first_error, format!("{code}: {message}"));
                     match reference.as_deref().and_then(|r| plan.parse_reference(r)) {
-                        Some((c, n)) if c == client && !out.acked.contains(n) => {
+                        Some((c, n)) if c == client && !own.is_acked(n) => {
                             out.post_errors += 1;
-                            resolved_own += 1;
                             shared.undeliverable[room_idx].fetch_add(1, Ordering::Relaxed);
-                            window.add_permits(1);
+                            if own.refuse(n) {
+                                window.add_permits(1);
+                            }
                         }
                         _ => out.other_errors += 1,
                     }
@@ -284,6 +325,7 @@ pub async fn drive(
                     out.malformed += 1;
                     note(&mut out.first_error, why);
                 }
+                HubEvent::Reconnected => out.reconnects += 1,
                 HubEvent::Closed { code, reason } => {
                     out.disconnect = Some(format!(
                         "hub closed the connection: code {} {reason}",
@@ -298,7 +340,16 @@ pub async fn drive(
         // other receivers not to wait for posts that will not come.
         window.close();
         if out.disconnect.is_some() {
-            shared.undeliverable[room_idx].fetch_add(m - resolved_own, Ordering::Relaxed);
+            // Acking transports: what was never acked; else what was never sent.
+            let never = if own.acknowledged() {
+                m.saturating_sub(own.resolved())
+            } else {
+                m.saturating_sub(sent.load(Ordering::Relaxed))
+            };
+            shared.undeliverable[room_idx].fetch_add(never, Ordering::Relaxed);
+            if !counted_done {
+                shared.writers_done[room_idx].fetch_add(1, Ordering::Relaxed);
+            }
         }
     };
 
@@ -313,7 +364,17 @@ pub async fn drive(
         }
         Err(_) => out.timed_out = out.finished.is_none(),
     }
-    out.sent = sent;
+    out.sent = sent.load(Ordering::Relaxed);
+    out.acked = if own.acknowledged() {
+        own.acked
+    } else {
+        // Without acks, every post sent is owed to every member.
+        let mut all = BitSet::new(m);
+        (0..out.sent).for_each(|n| {
+            all.insert(n);
+        });
+        all
+    };
     if out.disconnect.is_none() {
         poster.close().await;
     }

@@ -1,12 +1,14 @@
 //! `firmware-sim load`: many clients post into rooms and every delivery is
 //! checked for loss, duplication and order, with latency and hub cost.
 //!
-//! The run has two phases. First every client connects, says `hello` and
-//! joins its room, so that all are members before anyone posts (a message
-//! posted before a join would not be owed to the joiner). Then all clients
-//! post and receive at once until each is done or the timeout expires.
+//! The run has two phases. First every client connects and joins its room
+//! (WebSocket: `hello` and `join`; MQTT: CONNECT and SUBSCRIBE), so that all
+//! are members before anyone posts (a message posted before a join would
+//! not be owed to the joiner). Then all clients post and receive at once
+//! until each is done or the timeout expires.
 
 pub mod client;
+pub mod own_posts;
 pub mod payload;
 pub mod plan;
 pub mod report;
@@ -28,14 +30,18 @@ use report::LoadReport;
 pub async fn run(args: &LoadArgs) -> Result<LoadReport> {
     procfs::raise_open_file_limit();
     let plan = Arc::new(Plan::from_args(args)?);
+    let endpoints = args.endpoints()?;
+    let flap = args.flap();
 
     // Phase 1: everyone connects and joins.
-    let conns: Vec<(usize, Connection, u64)> = futures_util::stream::iter(0..plan.clients)
+    let conns: Vec<(usize, Connection, Option<u64>)> = futures_util::stream::iter(0..plan.clients)
         .map(|i| {
             let plan = Arc::clone(&plan);
+            let endpoints = &endpoints;
             async move {
                 let room = plan.room_name(plan.room_of(i));
-                let mut conn = Connection::open(args.transport, &args.hub.hub, &Plan::nick(i))
+                let flap = flap.filter(|_| i == 0);
+                let mut conn = Connection::open(plan.wire_of(i), endpoints, &plan.name(i), flap)
                     .await
                     .with_context(|| format!("client {i}"))?;
                 let joined = conn
@@ -82,7 +88,7 @@ pub async fn run(args: &LoadArgs) -> Result<LoadReport> {
     };
     Ok(LoadReport::build(
         &plan,
-        args.transport,
+        args,
         &outcomes,
         (end - start).as_secs_f64(),
         hub,

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Result};
 
 use crate::cli::LoadArgs;
+use crate::transport::{TransportKind, Wire};
 
 /// Window used when neither `--window` nor `--rate` is given.
 pub const DEFAULT_WINDOW: u32 = 16;
@@ -23,8 +24,9 @@ pub enum Pacing {
 
 /// Everything every client needs to know about the run.
 ///
-/// Client `i` is `sim-i`, joins room `i % rooms` and is member number
-/// `i / rooms` of it, so rooms differ in size by at most one. Post `n` of
+/// Client `i` is `sim-i` (over MQTT `sim-RUN-i`), joins room `i % rooms`
+/// and is member number `i / rooms` of it, so rooms differ in size by at
+/// most one. Post `n` of
 /// client `i` carries the ref `RUN-i-n`, where `RUN` is unique to this
 /// run so that repeated runs against one hub are never taken for
 /// idempotent retries.
@@ -46,6 +48,10 @@ pub struct Plan {
     pub run_id: String,
     /// How long a client that has everything keeps listening.
     pub linger: Duration,
+    /// Silence after which a room counts as done, and a window is freed.
+    pub settle: Duration,
+    /// Which protocol each client speaks.
+    pub transport: TransportKind,
 }
 
 impl Plan {
@@ -58,12 +64,14 @@ impl Plan {
         }
         let pacing = match (args.window, args.rate) {
             (_, Some(rate)) => {
-                if !(rate.is_finite() && rate > 0.0) {
-                    bail!("--rate must be a positive number of messages per second");
-                }
-                Pacing::Rate {
-                    interval: Duration::from_secs_f64(clients as f64 / rate),
-                }
+                let interval = (rate.is_finite() && rate > 0.0)
+                    .then(|| Duration::try_from_secs_f64(clients as f64 / rate).ok())
+                    .flatten()
+                    .filter(|i| *i <= Duration::from_secs(86_400));
+                let Some(interval) = interval else {
+                    bail!("--rate must be a positive number of messages per second (at least one per client per day)");
+                };
+                Pacing::Rate { interval }
             }
             (w, None) => Pacing::Window(w.unwrap_or(DEFAULT_WINDOW)),
         };
@@ -85,6 +93,8 @@ impl Plan {
             room_prefix: args.room_prefix.clone(),
             run_id: new_run_id(),
             linger: Duration::from_millis(args.linger_ms),
+            settle: Duration::from_millis(args.settle_ms.max(1)),
+            transport: args.transport,
         })
     }
 
@@ -113,9 +123,18 @@ impl Plan {
         position * self.rooms + room
     }
 
-    /// Client `client`'s nick.
-    pub fn nick(client: usize) -> String {
-        format!("sim-{client}")
+    /// The protocol client `client` speaks.
+    pub fn wire_of(&self, client: usize) -> Wire {
+        self.transport.wire_for(self.position(client))
+    }
+
+    /// Client `client`'s name: its WebSocket nick, or its MQTT client id
+    /// (which has the run's tag, so that runs never share a session).
+    pub fn name(&self, client: usize) -> String {
+        match self.wire_of(client) {
+            Wire::Ws => format!("sim-{client}"),
+            Wire::Mqtt => format!("sim-{}-{client}", self.run_id),
+        }
     }
 
     /// The `ref` of post `n` of client `client`.
@@ -174,6 +193,17 @@ mod tests {
         assert_eq!(p.planned_posts(), 50);
         assert_eq!(p.room_name(2), "load-2");
         assert_eq!(p.pacing, Pacing::Window(DEFAULT_WINDOW));
+        assert_eq!(p.name(3), "sim-3");
+    }
+
+    #[test]
+    fn mix_alternates_members_of_each_room() {
+        let p = plan(&["--clients", "8", "--rooms", "2", "--transport", "mix"]).unwrap();
+        let wires: Vec<Wire> = (0..4).map(|pos| p.wire_of(p.member(1, pos))).collect();
+        assert_eq!(wires, [Wire::Ws, Wire::Mqtt, Wire::Ws, Wire::Mqtt]);
+        assert!(p
+            .name(p.member(0, 1))
+            .starts_with(&format!("sim-{}-", p.run_id)));
     }
 
     #[test]
@@ -199,6 +229,7 @@ mod tests {
         );
         assert!(plan(&["--clients", "2", "--rooms", "3"]).is_err());
         assert!(plan(&["--rate", "0"]).is_err());
+        assert!(plan(&["--rate", "1e-300"]).is_err());
         assert!(plan(&["--room-prefix", "Bad"]).is_err());
         assert!(plan(&["--window", "4", "--rate", "5"]).is_err());
     }

@@ -4,8 +4,10 @@ use serde::Serialize;
 
 use super::client::ClientOutcome;
 use super::plan::{Pacing, Plan};
+use crate::cli::LoadArgs;
 use crate::procfs::ProcUsage;
 use crate::stats::latency::{Histogram, LatencySummary};
+use crate::transport::mqtt::wire::TopicMode;
 use crate::transport::TransportKind;
 
 /// The result of a load run.
@@ -13,6 +15,12 @@ use crate::transport::TransportKind;
 pub struct LoadReport {
     /// Client transport.
     pub transport: TransportKind,
+    /// MQTT QoS of publishes and subscriptions (MQTT clients only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qos: Option<u8>,
+    /// MQTT topics: `rooms` or `plain` (MQTT clients only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic_mode: Option<TopicMode>,
     /// Number of clients.
     pub clients: usize,
     /// Number of rooms.
@@ -59,6 +67,10 @@ pub struct LoadReport {
     pub duplicate_acks: u64,
     /// Clients whose connection ended early.
     pub disconnects: u64,
+    /// Connections lost and made again (`--flap-after`).
+    pub reconnects: u64,
+    /// Posts a sender stopped waiting for (they never came back to it).
+    pub given_up: u64,
     /// Clients not done when the timeout expired.
     pub timed_out: u64,
     /// Seconds from the first post until the last client was done.
@@ -98,7 +110,7 @@ impl LoadReport {
     /// Adds up the outcomes of all clients.
     pub fn build(
         plan: &Plan,
-        transport: TransportKind,
+        args: &LoadArgs,
         outcomes: &[ClientOutcome],
         elapsed_s: f64,
         hub: Option<ProcUsage>,
@@ -131,8 +143,11 @@ impl LoadReport {
         let sum = |f: fn(&ClientOutcome) -> u64| outcomes.iter().map(f).sum::<u64>();
         let acked = sum(|o| o.acked.count());
         let delivered = sum(|o| o.tracker.delivered);
+        let mqtt = args.transport != TransportKind::Ws;
         let mut r = Self {
-            transport,
+            transport: args.transport,
+            qos: mqtt.then_some(args.mqtt.qos),
+            topic_mode: mqtt.then_some(args.mqtt.topic_mode),
             clients: plan.clients,
             rooms: plan.rooms,
             messages: plan.messages,
@@ -164,6 +179,8 @@ impl LoadReport {
             seq_mismatches: sum(|o| o.seq_mismatches),
             duplicate_acks: sum(|o| o.repeated_acks + o.duplicate_acks),
             disconnects: sum(|o| u64::from(o.disconnect.is_some())),
+            reconnects: sum(|o| o.reconnects),
+            given_up: sum(|o| o.given_up),
             timed_out: sum(|o| u64::from(o.timed_out)),
             elapsed_s: round(elapsed_s, 3),
             throughput: round(delivered as f64 / elapsed_s.max(1e-9), 1),
@@ -218,9 +235,14 @@ impl LoadReport {
             r.duplicate_acks > 0,
             format!("{} duplicate acks", r.duplicate_acks),
         );
+        let first_disconnect = outcomes.iter().find_map(|o| o.disconnect.as_deref());
         problem(
             r.disconnects > 0,
-            format!("{} clients disconnected", r.disconnects),
+            format!(
+                "{} clients disconnected (first: {})",
+                r.disconnects,
+                first_disconnect.unwrap_or("?")
+            ),
         );
         problem(
             r.timed_out > 0,

@@ -107,7 +107,7 @@ impl WsConnection {
     }
 
     /// Reads frames until one of type `kind` that `accept` likes and returns
-    /// its `last_seq` (0 if it has none); fails on an `error` frame, a close
+    /// its `last_seq`; fails on an `error` frame, a close
     /// or the timeout.
     async fn wait_for(
         &mut self,
@@ -132,7 +132,7 @@ impl WsConnection {
                 }
                 if frame.kind == kind && accept(&frame) {
                     return Ok(Joined {
-                        last_seq: frame.last_seq.unwrap_or(0),
+                        last_seq: frame.last_seq,
                     });
                 }
             }
@@ -216,15 +216,16 @@ fn parse_event(text: &str) -> Result<HubEvent> {
     Ok(match f.kind.as_ref() {
         "message" => HubEvent::Message(Delivery {
             room: owned(f.room).unwrap_or_default(),
-            seq: f
-                .seq
-                .ok_or_else(|| anyhow!("message frame without a seq: {text}"))?,
+            seq: Some(
+                f.seq
+                    .ok_or_else(|| anyhow!("message frame without a seq: {text}"))?,
+            ),
             reference: owned(f.reference),
             text: owned(f.text).unwrap_or_default(),
         }),
         "ack" => HubEvent::Ack {
             reference: owned(f.reference),
-            seq: f.seq.unwrap_or(0),
+            seq: f.seq,
             duplicate: f.duplicate,
         },
         "error" => HubEvent::Error {
@@ -245,7 +246,7 @@ mod tests {
         let m = parse_event(r#"{"type":"message","room":"r","seq":42,"from":"a","text":"t=5;..","ts":"x","origin":"o","via":"ws","ref":"c-1"}"#).unwrap();
         match m {
             HubEvent::Message(d) => {
-                assert_eq!((d.room.as_str(), d.seq), ("r", 42));
+                assert_eq!((d.room.as_str(), d.seq), ("r", Some(42)));
                 assert_eq!(d.reference.as_deref(), Some("c-1"));
                 assert_eq!(d.text, "t=5;..");
             }
@@ -256,7 +257,7 @@ mod tests {
         assert!(matches!(
             a,
             HubEvent::Ack {
-                seq: 42,
+                seq: Some(42),
                 duplicate: false,
                 ..
             }

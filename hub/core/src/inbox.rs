@@ -92,10 +92,11 @@ pub enum Next {
     Closed(CloseReason),
 }
 
-/// The room side of an inbox: its queue and its close signal.
+/// The room side of an inbox: its queue (none for a member that receives
+/// nothing) and its close signal.
 #[derive(Clone)]
 pub(crate) struct SubscriberHandle {
-    tx: mpsc::Sender<Event>,
+    tx: Option<mpsc::Sender<Event>>,
     state: Arc<CloseState>,
 }
 
@@ -116,13 +117,16 @@ impl CloseState {
 
 impl SubscriberHandle {
     pub fn try_send(&self, event: Event) -> Result<(), TrySendError<Event>> {
-        self.tx.try_send(event)
+        match &self.tx {
+            Some(tx) => tx.try_send(event),
+            None => Err(TrySendError::Closed(event)),
+        }
     }
 
     /// Queues an event; a full queue closes the inbox as too slow.
     /// Returns false if the inbox is gone or was just closed.
     pub fn deliver(&self, event: Event) -> bool {
-        match self.tx.try_send(event) {
+        match self.try_send(event) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {
                 self.close(CloseReason::SlowConsumer);
@@ -142,17 +146,30 @@ impl SubscriberHandle {
 
 /// The client side: where a transport takes its events from.
 pub(crate) struct Inbox {
-    rx: mpsc::Receiver<Event>,
+    rx: Option<mpsc::Receiver<Event>>,
     handle: SubscriberHandle,
 }
 
 impl Inbox {
+    /// An inbox holding up to `queue` events.
     pub fn new(queue: usize) -> Self {
         let (tx, rx) = mpsc::channel(queue.max(1));
         Self {
-            rx,
+            rx: Some(rx),
             handle: SubscriberHandle {
-                tx,
+                tx: Some(tx),
+                state: Arc::default(),
+            },
+        }
+    }
+
+    /// An inbox that never receives events, only its close signal: no
+    /// queue is allocated (presence-only members, one per MQTT device).
+    pub fn silent() -> Self {
+        Self {
+            rx: None,
+            handle: SubscriberHandle {
+                tx: None,
                 state: Arc::default(),
             },
         }
@@ -170,16 +187,20 @@ impl Inbox {
 
     /// An event already queued, without waiting.
     pub fn try_next(&mut self) -> Option<Event> {
-        self.rx.try_recv().ok()
+        self.rx.as_mut()?.try_recv().ok()
     }
 
     /// The next event, or the reason the hub ended this inbox.
     pub async fn next(&mut self) -> Next {
         let state = &self.handle.state;
+        let Some(rx) = self.rx.as_mut() else {
+            state.closed.cancelled().await;
+            return Next::Closed(state.reason());
+        };
         tokio::select! {
             biased;
             () = state.closed.cancelled() => Next::Closed(state.reason()),
-            event = self.rx.recv() => match event {
+            event = rx.recv() => match event {
                 Some(e) => Next::Event(e),
                 // We hold a sender ourselves, so this cannot happen.
                 None => Next::Closed(CloseReason::ShuttingDown),

@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::room::{Room, SubId};
 use crate::room_name::RoomName;
 use crate::store::{HistoryQuery, HistoryStore, RoomMeta, StoreError};
-use crate::subscription::{Role, Subscription};
+use crate::subscription::{Receives, Role, Subscription};
 use crate::tap::{Tap, Taps};
 use crate::uplink::{OutboxRule, PendingRelay, UplinkState};
 
@@ -383,7 +383,10 @@ impl Rooms {
     pub fn subscribe(&self, role: Role) -> Subscription {
         let id = self.shared.next_subscriber.fetch_add(1, Ordering::Relaxed);
         let queue = self.shared.options.limits.subscriber_queue;
-        let inbox = Inbox::new(queue);
+        let inbox = match role.receives() {
+            Receives::Nothing => Inbox::silent(),
+            Receives::Everything | Receives::Messages => Inbox::new(queue),
+        };
         self.shared
             .subscribers
             .lock()

@@ -10,9 +10,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rumqttc::{
-    Event, EventLoop, Incoming, Outgoing, QoS, Request, Subscribe, SubscribeReasonCode,
-};
+use rumqttc::{Event, EventLoop, Incoming, Outgoing, QoS, Request, Subscribe, SubscribeReasonCode};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -105,7 +103,9 @@ pub async fn run(
             Ok(e) => e,
             Err(e) => {
                 if closing.is_none() {
-                    let _ = tx.send(DriverEvent::Failed(format!("MQTT connection lost: {e}"))).await;
+                    let _ = tx
+                        .send(DriverEvent::Failed(format!("MQTT connection lost: {e}")))
+                        .await;
                 }
                 break;
             }

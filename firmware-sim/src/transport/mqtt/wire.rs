@@ -75,7 +75,9 @@ pub fn decode_delivery(mode: TopicMode, topic: &str, payload: &[u8]) -> HubEvent
         Ok(b) => b,
         Err(e) => {
             let shown: String = String::from_utf8_lossy(payload).chars().take(120).collect();
-            return HubEvent::Malformed(format!("publish on {topic} is not a message ({e}): {shown}"));
+            return HubEvent::Malformed(format!(
+                "publish on {topic} is not a message ({e}): {shown}"
+            ));
         }
     };
     let seq = match (mode, body.seq) {
