@@ -242,7 +242,7 @@ pub(crate) async fn serve(broker: Arc<Broker>, mut link: Link, peer: Option<Sock
         client_max_packet: connect.max_packet_size.map(|m| m as usize),
         token,
     };
-    let end = conn.run(present).await;
+    let end = Box::pin(conn.run(present)).await;
     let will = match end {
         End::Clean { with_will: false } => None,
         End::Clean { with_will: true } | End::Abrupt => connect.will,
@@ -301,14 +301,17 @@ struct Connection {
 struct Stop(End);
 
 impl Connection {
+    /// Serves the connection until it ends. Every handler is boxed so that
+    /// this loop's state, held by each idle connection for its whole life,
+    /// stays small: the handlers' deeper futures exist only while they run.
     async fn run(&mut self, resumed: bool) -> End {
         if resumed {
             self.rejoin_presence();
-            if let Err(Stop(end)) = self.resend_inflight().await {
+            if let Err(Stop(end)) = Box::pin(self.resend_inflight()).await {
                 return end;
             }
         }
-        if let Err(Stop(end)) = self.flush_queue().await {
+        if let Err(Stop(end)) = Box::pin(self.flush_queue()).await {
             return end;
         }
         loop {
@@ -317,26 +320,26 @@ impl Connection {
             let step = tokio::select! {
                 biased;
                 () = self.token.cancelled() => {
-                    self.disconnect(Reason::SessionTakenOver, "another connection took this client id").await;
+                    Box::pin(self.disconnect(Reason::SessionTakenOver, "another connection took this client id")).await;
                     return End::Abrupt;
                 }
                 () = self.broker.shutdown.cancelled() => {
-                    self.drain_acks().await;
-                    self.disconnect(Reason::ServerShuttingDown, "hub shutting down").await;
+                    Box::pin(self.drain_acks()).await;
+                    Box::pin(self.disconnect(Reason::ServerShuttingDown, "hub shutting down")).await;
                     return End::Abrupt;
                 }
                 read = self.link.read(&mut self.buf) => match read {
                     Ok(0) | Err(_) => return End::Abrupt,
                     Ok(_) => {
                         self.last_seen = Instant::now();
-                        self.handle_input().await
+                        Box::pin(self.handle_input()).await
                     }
                 },
-                Some(ack) = self.acks.next(), if !self.acks.is_empty() => self.send(vec![ack]).await,
-                () = self.session.wake.notified() => self.flush_queue().await,
+                Some(ack) = self.acks.next(), if !self.acks.is_empty() => Box::pin(self.send(vec![ack])).await,
+                () = self.session.wake.notified() => Box::pin(self.flush_queue()).await,
                 () = tokio::time::sleep_until(deadline), if keep_alive_on => {
                     tracing::debug!(client = %self.client.client_id, "keep-alive timeout");
-                    self.disconnect(Reason::KeepAliveTimeout, "keep-alive timeout").await;
+                    Box::pin(self.disconnect(Reason::KeepAliveTimeout, "keep-alive timeout")).await;
                     return End::Abrupt;
                 }
             };
