@@ -12,7 +12,7 @@ echo "== build"
 cargo build --workspace --all-targets
 
 echo "== cargo test"
-cargo test --workspace
+cargo test --workspace --no-fail-fast
 
 echo "== browser"
 tests/browser/run.sh

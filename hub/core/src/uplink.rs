@@ -128,17 +128,7 @@ mod tests {
     fn start(dir: &std::path::Path) -> Rooms {
         // The committer thread of a stopped instance may still hold the
         // database for a moment.
-        let mut tries = 0;
-        let store = loop {
-            match SledStore::open(dir, SledOptions::default()) {
-                Ok(store) => break store,
-                Err(_) if tries < 100 => {
-                    tries += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(e) => panic!("cannot reopen the store: {e}"),
-            }
-        };
+        let store = crate::store::open_when_free(|| SledStore::open(dir, SledOptions::default()));
         let kitchen = RoomName::new("kitchen").unwrap();
         Rooms::start(
             Arc::new(store),

@@ -158,3 +158,20 @@ pub trait HistoryStore: UplinkStore + Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
 }
+
+/// Opens a store in a test, waiting while a just-dropped instance's
+/// background threads still hold sled's file lock.
+#[cfg(test)]
+pub(crate) fn open_when_free<T, E: std::fmt::Display>(open: impl Fn() -> Result<T, E>) -> T {
+    let mut tries = 0;
+    loop {
+        match open() {
+            Ok(store) => return store,
+            Err(_) if tries < 250 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("cannot open the store: {e}"),
+        }
+    }
+}

@@ -680,14 +680,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let room = RoomName::new("kitchen").unwrap();
         {
-            let store = SledStore::open(dir.path(), small_buckets()).unwrap();
+            let store =
+                crate::store::open_when_free(|| SledStore::open(dir.path(), small_buckets()));
             store.create_room(&room, &meta()).unwrap();
             let batch: Vec<_> = (1..=35)
                 .map(|s| msg("kitchen", s, 1000 + s as i64, None))
                 .collect();
             store.append(&Batch::messages(&batch)).unwrap();
         }
-        let store = SledStore::open(dir.path(), small_buckets()).unwrap();
+        let store = crate::store::open_when_free(|| SledStore::open(dir.path(), small_buckets()));
         let rooms = store.load_rooms().unwrap();
         assert_eq!(rooms.len(), 1);
         assert_eq!(rooms[0].last_seq, 35);
@@ -712,7 +713,7 @@ mod tests {
     fn retention_drops_whole_buckets_and_keeps_the_sequence() {
         let dir = tempfile::tempdir().unwrap();
         let room = RoomName::new("r").unwrap();
-        let store = SledStore::open(dir.path(), small_buckets()).unwrap();
+        let store = crate::store::open_when_free(|| SledStore::open(dir.path(), small_buckets()));
         store.create_room(&room, &meta()).unwrap();
         let batch: Vec<_> = (1..=35).map(|s| msg("r", s, 1000, None)).collect();
         store.append(&Batch::messages(&batch)).unwrap();
@@ -737,7 +738,7 @@ mod tests {
             .unwrap()
             .is_empty());
         drop(store);
-        let store = SledStore::open(dir.path(), small_buckets()).unwrap();
+        let store = crate::store::open_when_free(|| SledStore::open(dir.path(), small_buckets()));
         assert_eq!(store.load_rooms().unwrap()[0].last_seq, 35);
     }
 
@@ -745,7 +746,7 @@ mod tests {
     fn refs_are_found_within_the_window() {
         let dir = tempfile::tempdir().unwrap();
         let room = RoomName::new("r").unwrap();
-        let store = SledStore::open(dir.path(), small_buckets()).unwrap();
+        let store = crate::store::open_when_free(|| SledStore::open(dir.path(), small_buckets()));
         store.create_room(&room, &meta()).unwrap();
         let now = Utc::now().timestamp_millis();
         store

@@ -483,9 +483,9 @@ mod tests {
     }
 
     fn outbox_trees(dir: &std::path::Path) -> usize {
-        let store = SledStore::open(dir, SledOptions::default()).unwrap();
+        let store = crate::store::open_when_free(|| SledStore::open(dir, SledOptions::default()));
         drop(store);
-        let db = sled::open(dir).unwrap();
+        let db = crate::store::open_when_free(|| sled::open(dir));
         db.tree_names()
             .iter()
             .filter(|n| n.starts_with(OUTBOX_PREFIX.as_bytes()))
@@ -497,7 +497,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let total = BUCKET_ENTRIES + 10;
         {
-            let store = SledStore::open(dir.path(), SledOptions::default()).unwrap();
+            let store = crate::store::open_when_free(|| {
+                SledStore::open(dir.path(), SledOptions::default())
+            });
             let batch: Vec<Message> = (1..=total).map(msg).collect();
             assert_eq!(append(&store, &batch, OutboxLimits::default()), 0);
             let first = store.outbox_pending(3).unwrap();
@@ -510,7 +512,8 @@ mod tests {
             let depth = store.outbox_sent(BUCKET_ENTRIES + 2).unwrap();
             assert_eq!(depth.messages, 8);
         }
-        let store = SledStore::open(dir.path(), SledOptions::default()).unwrap();
+        let store =
+            crate::store::open_when_free(|| SledStore::open(dir.path(), SledOptions::default()));
         assert_eq!(
             pending_seqs(&store),
             (BUCKET_ENTRIES + 3..=total).collect::<Vec<_>>()
@@ -533,7 +536,8 @@ mod tests {
     #[test]
     fn a_full_outbox_drops_its_oldest_unsent_entries() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path(), SledOptions::default()).unwrap();
+        let store =
+            crate::store::open_when_free(|| SledStore::open(dir.path(), SledOptions::default()));
         let limits = OutboxLimits {
             max_messages: 5,
             max_bytes: u64::MAX,
@@ -567,7 +571,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let room = RoomName::new("r").unwrap();
         {
-            let store = SledStore::open(dir.path(), SledOptions::default()).unwrap();
+            let store = crate::store::open_when_free(|| {
+                SledStore::open(dir.path(), SledOptions::default())
+            });
             let mut relayed = msg(1);
             relayed.origin = "other".into();
             relayed.origin_seq = Some(41);
@@ -587,7 +593,8 @@ mod tests {
                 .save_stream_positions(&[(room.clone(), "1700000000000-3".into())])
                 .unwrap();
         }
-        let store = SledStore::open(dir.path(), SledOptions::default()).unwrap();
+        let store =
+            crate::store::open_when_free(|| SledStore::open(dir.path(), SledOptions::default()));
         assert_eq!(store.origin_mark(&room, "other", "e9").unwrap(), Some(41));
         assert_eq!(store.origin_mark(&room, "other", "e8").unwrap(), None);
         assert_eq!(store.origin_mark(&room, "third", "e9").unwrap(), None);
