@@ -9,12 +9,12 @@ mod support;
 use std::collections::HashSet;
 
 use serde_json::Value;
-use support::{sim, Hub};
+use support::{history, sim, Hub};
 
 /// Runs `firmware-sim load` against `hub` with the hub's pid and both addresses.
 fn load(hub: &Hub, extra: &[&str]) -> (i32, Value, String) {
-    let http = hub.http.to_string();
-    let mqtt = hub.mqtt.to_string();
+    let http = hub.addr().to_string();
+    let mqtt = hub.mqtt_addr().to_string();
     let pid = hub.pid().to_string();
     let mut args = vec![
         "load",
@@ -52,7 +52,7 @@ fn assert_clean(code: i32, r: &Value, stderr: &str, expected: u64) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mqtt_qos1_room_posts_are_stored_and_delivered_once() {
-    let hub = Hub::start();
+    let hub = Hub::start_default();
     let (code, r, err) = load(
         &hub,
         &[
@@ -79,7 +79,7 @@ async fn mqtt_qos1_room_posts_are_stored_and_delivered_once() {
     assert_eq!(r["seq_gaps"], 0, "{r}");
     // Acked means stored: every post is in its room's history, once, via MQTT.
     for room in ["q1-0", "q1-1"] {
-        let history = hub.history(room).await;
+        let history = history(&hub, room).await;
         assert_eq!(history.len(), 120, "{room}");
         let refs: HashSet<&str> = history.iter().filter_map(|m| m["ref"].as_str()).collect();
         assert_eq!(refs.len(), 120, "{room}: refs not unique");
@@ -91,7 +91,7 @@ async fn mqtt_qos1_room_posts_are_stored_and_delivered_once() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn mqtt_qos0_rooms_and_plain_topics_run_clean() {
-    let hub = Hub::start();
+    let hub = Hub::start_default();
     for mode in ["rooms", "plain"] {
         let prefix = format!("q0{mode}");
         let (code, r, err) = load(
@@ -121,7 +121,7 @@ async fn mqtt_qos0_rooms_and_plain_topics_run_clean() {
         assert_eq!(r["qos"], 0, "{r}");
     }
     // Plain topics are not rooms: nothing was stored for them.
-    let rooms: Value = reqwest::get(format!("http://{}/api/rooms", hub.http))
+    let rooms: Value = reqwest::get(format!("http://{}/api/rooms", hub.addr()))
         .await
         .expect("GET /api/rooms")
         .json()
@@ -137,7 +137,7 @@ async fn mqtt_qos0_rooms_and_plain_topics_run_clean() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn websocket_and_mixed_rooms_run_clean() {
-    let hub = Hub::start();
+    let hub = Hub::start_default();
     let (code, r, err) = load(
         &hub,
         &[
@@ -169,14 +169,14 @@ async fn websocket_and_mixed_rooms_run_clean() {
         ],
     );
     assert_clean(code, &r, &err, 960);
-    let history = hub.history("mix-0").await;
+    let history = history(&hub, "mix-0").await;
     let vias: HashSet<&str> = history.iter().filter_map(|m| m["via"].as_str()).collect();
     assert_eq!(vias, HashSet::from(["ws", "mqtt"]), "{history:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_qos0_subscriber_that_drops_mid_run_is_caught() {
-    let hub = Hub::start();
+    let hub = Hub::start_default();
     // Client 0 drops its socket after 30 deliveries and is away for 600 ms
     // while the others keep posting at 400/s: what was published meanwhile
     // never reaches it (QoS 0, clean session).
@@ -218,7 +218,7 @@ async fn a_qos0_subscriber_that_drops_mid_run_is_caught() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_persistent_qos1_session_keeps_what_it_missed() {
-    let hub = Hub::start();
+    let hub = Hub::start_default();
     let (code, r, err) = load(
         &hub,
         &[

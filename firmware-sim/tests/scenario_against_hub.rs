@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{Hub, SimChild, Subscriber};
+use support::{history, post, Hub, SimChild, Subscriber};
 
 /// The devices of both tests; `{extra}` goes into `[defaults]`.
 fn scenario(defaults: &str, flaky: &str) -> String {
@@ -89,12 +89,17 @@ fn device<'a>(report: &'a Value, id: &str) -> &'a Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_scenario_fills_rooms_history_and_topics() {
-    let hub = Hub::start();
+    let hub = Hub::start_default();
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("home.toml");
     std::fs::write(&path, scenario("keep_alive_secs = 30", "")).expect("scenario file");
-    let watch = Subscriber::start(hub.mqtt, "watcher", &["sensors/#", "devices/+/status"]).await;
-    let mqtt = hub.mqtt.to_string();
+    let watch = Subscriber::start(
+        hub.mqtt_addr(),
+        "watcher",
+        &["sensors/#", "devices/+/status"],
+    )
+    .await;
+    let mqtt = hub.mqtt_addr().to_string();
     let started = Instant::now();
     let sim = SimChild::spawn(
         dir.path(),
@@ -111,15 +116,15 @@ async fn a_scenario_fills_rooms_history_and_topics() {
     );
     // Someone in the browser asks the bot, once the thermostat has spoken.
     tokio::time::sleep(Duration::from_millis(1800)).await;
-    let ask_temp = hub.post("kitchen", "alice", "!temp").await;
-    let ask_uptime = hub.post("hall", "alice", "!uptime").await;
+    let ask_temp = post(&hub, "kitchen", "alice", "!temp").await;
+    let ask_uptime = post(&hub, "hall", "alice", "!uptime").await;
     let (status, report, log) = sim.finish(Duration::from_secs(30)).await;
     assert!(status.success(), "exit {status}; report {report}\n{log}");
     assert_eq!(report["ok"], true, "{report}");
     let ran = started.elapsed().as_secs_f64();
 
     // The thermostat posted a reading every half second, all stored once.
-    let kitchen = hub.history("kitchen").await;
+    let kitchen = history(&hub, "kitchen").await;
     assert_gapless_and_unique("kitchen", &kitchen);
     let readings = by(&kitchen, "thermostat-kitchen");
     assert!(
@@ -144,7 +149,7 @@ async fn a_scenario_fills_rooms_history_and_topics() {
         text.starts_with("kitchen: ") && text.contains("°C (from thermostat-kitchen"),
         "{text}"
     );
-    let hall = hub.history("hall").await;
+    let hall = history(&hub, "hall").await;
     assert_gapless_and_unique("hall", &hall);
     let uptime = by(&hall, "house-bot");
     assert_eq!(uptime.len(), 1, "{hall:?}");
@@ -201,7 +206,7 @@ async fn a_scenario_fills_rooms_history_and_topics() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn on_a_flaky_network_devices_reconnect_and_wills_fire() {
-    let hub = Hub::start();
+    let hub = Hub::start_default();
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("flaky.toml");
     // Keep-alive 1 s: a stall past 1.5 s makes the hub drop the device too.
@@ -211,8 +216,8 @@ async fn on_a_flaky_network_devices_reconnect_and_wills_fire() {
         scenario("keep_alive_secs = 1\nclean_session = false", flaky),
     )
     .expect("scenario file");
-    let watch = Subscriber::start(hub.mqtt, "watcher", &["devices/+/status"]).await;
-    let mqtt = hub.mqtt.to_string();
+    let watch = Subscriber::start(hub.mqtt_addr(), "watcher", &["devices/+/status"]).await;
+    let mqtt = hub.mqtt_addr().to_string();
     let run_secs = 6.0;
     let started = Instant::now();
     let sim = SimChild::spawn(
@@ -255,13 +260,13 @@ async fn on_a_flaky_network_devices_reconnect_and_wills_fire() {
 
     // Through it all, the rooms' history has no gap and no reading twice
     // (held posts are sent again after a reconnect, with the same ref).
-    let kitchen = hub.history("kitchen").await;
+    let kitchen = history(&hub, "kitchen").await;
     assert_gapless_and_unique("kitchen", &kitchen);
     let readings = by(&kitchen, "thermostat-kitchen").len() as u64;
     let t = device(&report, "thermostat-kitchen");
     let handed = t["published"].as_u64().unwrap_or(0);
     assert!(readings >= 4, "{readings} readings stored: {report}");
     assert!(readings <= handed, "more stored than published: {report}");
-    let hall = hub.history("hall").await;
+    let hall = history(&hub, "hall").await;
     assert_gapless_and_unique("hall", &hall);
 }

@@ -219,16 +219,19 @@ impl Rooms {
         }
     }
 
-    /// Finds a room; creates it if `create` and the config allows.
-    pub(crate) fn room(&self, name: &RoomName, create: bool) -> Result<Arc<Room>, RoomError> {
-        if let Some(r) = self
-            .shared
+    fn existing(&self, name: &RoomName) -> Option<Arc<Room>> {
+        self.shared
             .rooms
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(name)
-        {
-            return Ok(r.clone());
+            .cloned()
+    }
+
+    /// Finds a room; creates it if `create` and the config allows.
+    pub(crate) fn room(&self, name: &RoomName, create: bool) -> Result<Arc<Room>, RoomError> {
+        if let Some(r) = self.existing(name) {
+            return Ok(r);
         }
         if create && self.shared.options.rooms.auto_create {
             self.create(name)
@@ -244,14 +247,8 @@ impl Rooms {
             .creating
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if let Some(r) = self
-            .shared
-            .rooms
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-        {
-            return Ok(r.clone());
+        if let Some(r) = self.existing(name) {
+            return Ok(r);
         }
         let meta = RoomMeta {
             epoch: format!("{:016x}", rand::random::<u64>()),
