@@ -12,6 +12,40 @@ use serde::{Deserialize, Serialize};
 use super::{frame_limit, ApiError, AppState};
 use crate::params::{check_name, history_query};
 
+/// An oversized body is still read (and dropped) up to this size, so that
+/// the client, still sending, gets the 413 rather than a reset connection.
+const DRAIN_CAP: usize = 4 * 1024 * 1024;
+
+/// Why a body could not be taken.
+enum BodyError {
+    /// Over the limit; this many bytes were seen.
+    TooLarge(usize),
+    /// The client stopped sending mid-body.
+    Broken,
+}
+
+/// Reads a body of at most `limit` bytes.
+async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, BodyError> {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut kept = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| BodyError::Broken)?;
+        seen = seen.saturating_add(chunk.len());
+        if seen <= limit {
+            kept.extend_from_slice(&chunk);
+        } else if seen > DRAIN_CAP {
+            return Err(BodyError::TooLarge(seen));
+        }
+    }
+    if seen > limit {
+        Err(BodyError::TooLarge(seen))
+    } else {
+        Ok(kept.freeze())
+    }
+}
+
 /// The sender of an HTTP post that names none.
 const ANONYMOUS: &str = "anonymous";
 
@@ -102,12 +136,22 @@ pub async fn post(
     let room = RoomName::new(&room)?;
     let Query(params) = params.map_err(bad_query)?;
     let limits = state.rooms.limits();
-    let bytes = axum::body::to_bytes(body, frame_limit(limits.max_message_bytes))
-        .await
-        .map_err(|_| RoomError::TooLarge {
-            size: frame_limit(limits.max_message_bytes) + 1,
-            limit: limits.max_message_bytes,
-        })?;
+    let bytes = match read_body(body, frame_limit(limits.max_message_bytes)).await {
+        Ok(bytes) => bytes,
+        Err(BodyError::TooLarge(size)) => {
+            return Err(RoomError::TooLarge {
+                size,
+                limit: limits.max_message_bytes,
+            }
+            .into())
+        }
+        Err(BodyError::Broken) => {
+            return Err(ApiError::bad_request(
+                "bad_body",
+                "the request body broke off",
+            ))
+        }
+    };
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
