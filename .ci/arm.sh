@@ -10,8 +10,9 @@
 #  4. runs the hubbub-core and hubbub-bridge unit tests under qemu-arm
 #     (32-bit: usize, atomics and time differ from the 64-bit host).
 #
-# About 10-15 minutes cold on 2 cores. Runs from anywhere; needs root for
-# apt-get when the packages are missing.
+# Measured on 2 cores shared with other builds: 447 s from a cold target
+# directory (builds 336 s, armv7 tests 104 s), 116 s warm. Runs from
+# anywhere; needs root for apt-get when the packages are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,7 @@ log() { echo "== arm: $*"; }
 fail() { echo "arm: FAILED: $*" >&2; exit 1; }
 
 TARGETS=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
 APT_PACKAGES=(gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross qemu-user-static curl)
 
 # The same runners as .cargo/config.toml.
@@ -63,12 +65,12 @@ smoke() {
     mkdir -p "$dir"
     local t0=$SECONDS
     # shellcheck disable=SC2046 # the runner is a command and its arguments
-    $(qemu_for "$target") "target/$target/debug/hubbub" \
-        --data "$dir/data" --http 127.0.0.1:0 --log-format human >"$dir/hub.log" 2>&1 &
+    $(qemu_for "$target") "$TARGET_DIR/$target/debug/hubbub" \
+        --data "$dir/data" --http 127.0.0.1:0 --mqtt 127.0.0.1:0 --log-format human >"$dir/hub.log" 2>&1 &
     hub_pid=$!
 
-    local addr="" i
-    for i in $(seq 1 300); do
+    local addr="" _
+    for _ in $(seq 1 300); do
         addr=$(grep -o 'transport=http addr=127\.0\.0\.1:[0-9]*' "$dir/hub.log" | head -1 | sed 's/.*addr=//') || true
         [ -n "$addr" ] && break
         kill -0 "$hub_pid" 2>/dev/null || { cat "$dir/hub.log"; fail "$target: hub exited at start"; }
@@ -83,7 +85,7 @@ smoke() {
         code=$(curl -s -o "$dir/post$n.json" -w '%{http_code}' --max-time 30 \
             -d "hello from $target #$n" "$base?from=ci")
         [ "$code" = 201 ] || { cat "$dir/post$n.json" "$dir/hub.log"; fail "$target: POST $n answered $code"; }
-        grep -q "\"seq\":$n[,}]" "$dir/post$n.json" || { cat "$dir/post$n.json"; fail "$target: POST $n: seq is not $n"; }
+        grep -q "\"seq\":${n}[,}]" "$dir/post$n.json" || { cat "$dir/post$n.json"; fail "$target: POST $n: seq is not $n"; }
     done
 
     curl -sf --max-time 30 "$base?limit=10" >"$dir/history.json" || fail "$target: GET history failed"

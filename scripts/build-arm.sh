@@ -4,10 +4,11 @@
 #   scripts/build-arm.sh [--install-deps] [--profile NAME] [--target TRIPLE]...
 #                        [--no-package]
 #
-# Builds `hubbub` and `firmware-sim` for every target (default: the three
-# below) into target/<triple>/<profile>/ with the size-optimized `dist`
-# profile (root Cargo.toml), checks each binary against the 5 MB budget, and
-# writes into target/packages/:
+# Builds `hubbub` and `firmware-sim` for each target (default:
+# aarch64-unknown-linux-gnu, armv7-unknown-linux-gnueabihf and
+# aarch64-unknown-linux-musl) into target/<triple>/<profile>/ with the
+# size-optimized `dist` profile (root Cargo.toml), checks each binary
+# against the 5 MB budget, and writes into target/packages/:
 #   - hubbub_<version>-1_<arch>.deb   per glibc target (arm64, armhf), cargo-deb
 #   - hubbub-<version>-<triple>.tar.gz per target: binaries, config, systemd
 #     unit and sysusers file, for other distributions (the musl build is
@@ -15,7 +16,8 @@
 #
 # --install-deps installs the Debian cross toolchains, qemu-user-static, the
 # rustup targets and cargo-deb first (needs root and network access to the
-# package registries). See docs/deploy.md for installing the results.
+# package registries). Honours CARGO_TARGET_DIR in place of target/.
+# See docs/deploy.md for installing the results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +27,7 @@ MAX_BINARY_BYTES=5000000 # the budget: every shipped binary under 5 MB
 BINARIES=(hubbub firmware-sim)
 
 profile=dist
+target_dir=${CARGO_TARGET_DIR:-target}
 targets=()
 install_deps=0
 package=1
@@ -86,19 +89,23 @@ for t in "${targets[@]}"; do
     grep -qx "$t" <<<"$installed_targets" || die "rust target $t not installed (run with --install-deps)"
 done
 
-# One cargo invocation for all targets: the host-side build scripts and
-# proc-macros are compiled once.
+# One cargo invocation per binary for all targets: the host-side build
+# scripts and proc-macros are compiled once, and each binary gets exactly
+# its own dependency features (built together, cargo would give the hub the
+# features only firmware-sim's HTTP client needs).
 target_args=()
 for t in "${targets[@]}"; do target_args+=(--target "$t"); done
-log "cargo build --profile $profile ${target_args[*]}"
 start=$SECONDS
-cargo build --locked --profile "$profile" "${target_args[@]}" -p hubbub -p firmware-sim
+for b in "${BINARIES[@]}"; do
+    log "cargo build --profile $profile ${target_args[*]} -p $b"
+    cargo build --locked --profile "$profile" "${target_args[@]}" -p "$b"
+done
 log "built in $((SECONDS - start)) s"
 
 over=0
 for t in "${targets[@]}"; do
     for b in "${BINARIES[@]}"; do
-        f="target/$t/$profile/$b"
+        f="$target_dir/$t/$profile/$b"
         [ -f "$f" ] || die "$f missing after the build"
         size=$(stat -c %s "$f")
         status=ok
@@ -112,7 +119,7 @@ done
 
 version=$(sed -n 's/.*[#@]\([0-9][0-9.]*[^ ]*\)$/\1/p' <<<"$(cargo pkgid -p hubbub)")
 [ -n "$version" ] || die "cannot read the hubbub version"
-out=target/packages
+out=$target_dir/packages
 mkdir -p "$out"
 
 # Reproducible archives: file times from the last commit when there is one.
@@ -133,7 +140,7 @@ for t in "${targets[@]}"; do
     log "tarball $name.tar.gz"
     stage=$(mktemp -d)
     mkdir -p "$stage/$name"
-    for b in "${BINARIES[@]}"; do install -m 755 "target/$t/$profile/$b" "$stage/$name/$b"; done
+    for b in "${BINARIES[@]}"; do install -m 755 "$target_dir/$t/$profile/$b" "$stage/$name/$b"; done
     install -m 644 config/pi.toml "$stage/$name/hubbub.toml"
     install -m 644 config/hubbub.toml "$stage/$name/hubbub.example.toml"
     install -m 644 config/systemd/hubbub.sysusers "$stage/$name/hubbub.sysusers"
