@@ -22,6 +22,9 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// Runs the hub until a stop signal.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    // Watch for stop signals before anything listens, so that a stop sent
+    // right after start-up is an orderly one too.
+    let stop = StopSignals::watch()?;
     let store_dir = config.hub.data_dir.join("store");
     let options = SledOptions {
         cache_bytes: config.store.cache_mb.saturating_mul(1024 * 1024),
@@ -80,7 +83,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut server = tokio::spawn(http::serve(listener, state));
 
     tokio::select! {
-        signal = stop_signal() => {
+        signal = stop.next() => {
             tracing::info!(signal = signal?, "stopping");
         }
         ended = &mut server => {
@@ -110,13 +113,26 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Waits for SIGTERM or SIGINT and names it.
-async fn stop_signal() -> anyhow::Result<&'static str> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    Ok(tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    })
+/// SIGTERM and SIGINT, watched from start-up on.
+struct StopSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn watch() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+            int: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+        })
+    }
+
+    /// Waits for either and names it.
+    async fn next(mut self) -> anyhow::Result<&'static str> {
+        Ok(tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        })
+    }
 }
