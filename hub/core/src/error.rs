@@ -9,9 +9,19 @@ pub enum RoomError {
     /// The room name breaks the rule.
     #[error(transparent)]
     BadRoom(#[from] BadRoomName),
-    /// The room does not exist and rooms are not created on first use.
-    #[error("no room named {0:?} (rooms.auto_create is off and it is not declared in the config)")]
+    /// The room does not exist, or the client may not see it (the two
+    /// look the same on purpose).
+    #[error("no room named {0:?}")]
     NoSuchRoom(String),
+    /// The client may read the room but not post to it.
+    #[error("you may not post in room {0:?}")]
+    ReadOnly(String),
+    /// The connection is in as many rooms as it may be.
+    #[error("joined to {limit} rooms already (limits.max_rooms_per_connection); leave one first")]
+    TooManyRooms {
+        /// The limit.
+        limit: usize,
+    },
     /// An empty message.
     #[error("message text is empty")]
     EmptyText,
@@ -49,6 +59,8 @@ impl RoomError {
         match self {
             RoomError::BadRoom(_) => "bad_room",
             RoomError::NoSuchRoom(_) => "no_such_room",
+            RoomError::ReadOnly(_) => "not_allowed",
+            RoomError::TooManyRooms { .. } => "too_many_rooms",
             RoomError::EmptyText => "empty",
             RoomError::NotUtf8 => "bad_utf8",
             RoomError::TooLarge { .. } => "too_large",

@@ -61,6 +61,9 @@ pub enum CloseReason {
     SlowConsumer,
     /// The hub is stopping.
     ShuttingDown,
+    /// A room it was in is no longer open to it (its rules changed). It
+    /// may reconnect; that room will be refused.
+    AccessChanged,
 }
 
 impl CloseReason {
@@ -69,6 +72,7 @@ impl CloseReason {
         match self {
             CloseReason::SlowConsumer => "slow_consumer",
             CloseReason::ShuttingDown => "shutting_down",
+            CloseReason::AccessChanged => "access_changed",
         }
     }
 
@@ -79,6 +83,9 @@ impl CloseReason {
                 "too slow: queue overflowed; reconnect and join with since to recover"
             }
             CloseReason::ShuttingDown => "hub shutting down",
+            CloseReason::AccessChanged => {
+                "a room you were in is no longer open to you; reconnect to go on in the others"
+            }
         }
     }
 }

@@ -9,10 +9,15 @@
 //! speak only the [`Rooms`] API (the uplink also the [`uplink`] API: its
 //! outbox, filled by the group commit, and relaying other hubs' messages).
 
+pub mod access;
+pub mod accounts;
+pub mod admin;
+pub mod auth;
 mod commit;
 pub mod config;
 mod error;
 mod inbox;
+pub mod limits;
 mod message;
 pub mod metrics;
 pub mod retention;
@@ -24,6 +29,7 @@ mod subscription;
 mod tap;
 pub mod uplink;
 
+pub use access::Identity;
 pub use commit::Posted;
 pub use error::RoomError;
 pub use inbox::{CloseReason, Event, Next, PresenceState};

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::access::Identity;
 use crate::inbox::{Event, PresenceState, SubscriberHandle};
 use crate::message::{Published, Via};
 use crate::metrics::Metrics;
@@ -26,6 +27,8 @@ pub(crate) struct Room {
 
 struct Member {
     handle: SubscriberHandle,
+    /// Who it acts as, to check again when the room's rules change.
+    identity: Identity,
     /// Shown in presence; `None` for watchers.
     who: Option<Arc<str>>,
     receives: Receives,
@@ -144,6 +147,7 @@ impl Room {
         &self,
         id: SubId,
         handle: &SubscriberHandle,
+        identity: &Identity,
         role: &Role,
         metrics: &Metrics,
     ) -> JoinSnapshot {
@@ -161,6 +165,7 @@ impl Room {
                 id,
                 Member {
                     handle: handle.clone(),
+                    identity: identity.clone(),
                     who,
                     receives: role.receives(),
                 },
@@ -180,6 +185,32 @@ impl Room {
             self.presence(&live, who, PresenceState::Leave, id, metrics);
         }
         was_member
+    }
+
+    /// Removes every member `may_stay` refuses (after the room's rules
+    /// changed) and returns their handles, for the caller to close.
+    pub fn evict(
+        &self,
+        may_stay: impl Fn(&Identity) -> bool,
+        metrics: &Metrics,
+    ) -> Vec<SubscriberHandle> {
+        let mut live = self.live();
+        let leaving: Vec<SubId> = live
+            .members
+            .iter()
+            .filter(|(_, m)| !may_stay(&m.identity))
+            .map(|(id, _)| *id)
+            .collect();
+        let mut handles = Vec::with_capacity(leaving.len());
+        for id in leaving {
+            if let Some(m) = live.members.get(&id) {
+                handles.push(m.handle.clone());
+            }
+            if let Some(who) = live.remove(id) {
+                self.presence(&live, who, PresenceState::Leave, id, metrics);
+            }
+        }
+        handles
     }
 
     /// Whether `id` is a member.

@@ -11,6 +11,7 @@ use chrono::Utc;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, Notify};
 
+use crate::access::{Access, Identity};
 use crate::commit::{Committer, Foreign, PostRequest, Posted, Reply, Request};
 use crate::config::{LimitsConfig, RoomsConfig};
 use crate::error::RoomError;
@@ -32,8 +33,8 @@ pub const MAX_REF_CHARS: usize = 128;
 pub struct NewPost {
     /// Target room.
     pub room: RoomName,
-    /// The sender as the transport identified it.
-    pub from: String,
+    /// Who posts; the message's `from` is its name.
+    pub author: Identity,
     /// The text.
     pub text: String,
     /// The transport.
@@ -84,6 +85,8 @@ pub struct RoomsOptions {
     /// Which messages go into the uplink outbox; `None` when this hub has
     /// no uplink.
     pub outbox: Option<OutboxRule>,
+    /// Who may see and post in which room.
+    pub access: Arc<Access>,
 }
 
 /// The room service; cheap to clone, shared by every transport.
@@ -145,6 +148,7 @@ impl Rooms {
             .name("hubbub-commit".into())
             .spawn(move || committer.run(rx))?;
         let declared: Vec<RoomName> = options.rooms.declare.keys().cloned().collect();
+        let access = options.access.clone();
         let this = Self {
             shared: Arc::new(Shared {
                 options,
@@ -162,6 +166,12 @@ impl Rooms {
         for name in declared {
             this.create(&name)?;
         }
+        let rooms = Arc::downgrade(&this.shared);
+        access.watch(Box::new(move |room| {
+            if let Some(shared) = rooms.upgrade() {
+                Rooms { shared }.recheck(room);
+            }
+        }));
         Ok(this)
     }
 
@@ -196,10 +206,60 @@ impl Rooms {
         self.shared.options.rooms.replay_max.max(1)
     }
 
-    /// Every room, sorted by name.
-    pub fn list(&self) -> Vec<RoomSummary> {
+    /// The room rules in force.
+    pub fn access(&self) -> &Arc<Access> {
+        &self.shared.options.access
+    }
+
+    /// May `who` see and read `room`?
+    pub fn can_read(&self, who: &Identity, room: &RoomName) -> bool {
+        self.shared.options.access.can_read(who, room)
+    }
+
+    /// Refuses, as if it did not exist, a room `who` may not see.
+    pub(crate) fn check_read(&self, who: &Identity, room: &RoomName) -> Result<(), RoomError> {
+        if self.can_read(who, room) {
+            Ok(())
+        } else {
+            Err(RoomError::NoSuchRoom(room.to_string()))
+        }
+    }
+
+    /// Closes the connections of members of `room` that may no longer
+    /// read it (its rules changed): a private room is invisible to them
+    /// from the next moment on, live streams included.
+    fn recheck(&self, room: &RoomName) {
+        let Some(r) = self.existing(room) else {
+            return;
+        };
+        let access = &self.shared.options.access;
+        let evicted = r.evict(|who| access.can_read(who, room), &self.shared.metrics);
+        if !evicted.is_empty() {
+            tracing::info!(room = %room, connections = evicted.len(), "room rules changed: closing connections that may no longer read it");
+        }
+        for handle in evicted {
+            handle.close(CloseReason::AccessChanged);
+        }
+    }
+
+    /// Every room `who` may see, sorted by name.
+    pub fn list(&self, who: &Identity) -> Vec<RoomSummary> {
+        self.list_where(|r| self.can_read(who, r))
+    }
+
+    /// Every room, private ones included, sorted by name: for
+    /// administrators only.
+    pub fn list_all(&self) -> Vec<RoomSummary> {
+        self.list_where(|_| true)
+    }
+
+    fn list_where(&self, keep: impl Fn(&RoomName) -> bool) -> Vec<RoomSummary> {
         let rooms = self.shared.rooms.read().unwrap_or_else(|p| p.into_inner());
-        let mut list: Vec<RoomSummary> = rooms.values().map(|r| Self::summarize(r)).collect();
+        let mut list: Vec<RoomSummary> = rooms
+            .values()
+            .filter(|r| keep(&r.name))
+            .map(|r| Self::summarize(r))
+            .collect();
         list.sort_by(|a, b| a.name.cmp(&b.name));
         list
     }
@@ -299,15 +359,25 @@ impl Rooms {
         Ok(())
     }
 
-    /// Validates a post and queues it for the next group commit, in call
-    /// order; await the returned [`PendingPost`] for the outcome.
+    /// Validates a post (and that its author may post there) and queues it
+    /// for the next group commit, in call order; await the returned
+    /// [`PendingPost`] for the outcome.
     pub fn submit(&self, post: NewPost) -> Result<PendingPost, RoomError> {
         self.validate(&post)?;
+        self.check_read(&post.author, &post.room)?;
+        if !self
+            .shared
+            .options
+            .access
+            .can_write(&post.author, &post.room)
+        {
+            return Err(RoomError::ReadOnly(post.room.to_string()));
+        }
         let room = self.room(&post.room, true)?;
         let (reply, answer) = oneshot::channel();
         let request = Request::Post(PostRequest {
             room,
-            from: post.from,
+            from: post.author.name().to_string(),
             text: post.text,
             via: post.via,
             reference: post.reference,
@@ -367,8 +437,25 @@ impl Rooms {
         self.submit(post)?.outcome().await
     }
 
-    /// Reads a slice of an existing room's history.
-    pub fn history(&self, room: &RoomName, query: HistoryQuery) -> Result<Vec<Message>, RoomError> {
+    /// Reads a slice of the history of a room `who` may see.
+    pub fn history(
+        &self,
+        who: &Identity,
+        room: &RoomName,
+        query: HistoryQuery,
+    ) -> Result<Vec<Message>, RoomError> {
+        self.check_read(who, room)?;
+        self.history_of_any(room, query)
+    }
+
+    /// Reads a slice of any room's history, for the hub's own use (the
+    /// MQTT feed repairing a gap, which then delivers only to subscribers
+    /// who may read the room).
+    pub fn history_of_any(
+        &self,
+        room: &RoomName,
+        query: HistoryQuery,
+    ) -> Result<Vec<Message>, RoomError> {
         self.room(room, false)?;
         self.shared
             .store
@@ -376,8 +463,8 @@ impl Rooms {
             .map_err(|e| RoomError::StoreUnavailable(e.to_string()))
     }
 
-    /// A new subscriber for one client connection.
-    pub fn subscribe(&self, role: Role) -> Subscription {
+    /// A new subscriber for one client connection, acting as `who`.
+    pub fn subscribe(&self, who: Identity, role: Role) -> Subscription {
         let id = self.shared.next_subscriber.fetch_add(1, Ordering::Relaxed);
         let queue = self.shared.options.limits.subscriber_queue;
         let inbox = match role.receives() {
@@ -389,7 +476,7 @@ impl Rooms {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id, inbox.handle().clone());
-        Subscription::new(id, self.clone(), role, inbox)
+        Subscription::new(id, self.clone(), who, role, inbox)
     }
 
     /// A tap on every room: all messages, presence changes and typing,
@@ -405,9 +492,13 @@ impl Rooms {
 
     /// Tells a room's participants that `who` is typing, for clients that
     /// are not members (an MQTT device publishing to `rooms/{room}/typing`).
-    pub fn typing(&self, room: &RoomName, who: &str, via: Via) -> Result<(), RoomError> {
+    pub fn typing(&self, room: &RoomName, who: &Identity, via: Via) -> Result<(), RoomError> {
+        self.check_read(who, room)?;
+        if !self.shared.options.access.can_write(who, room) {
+            return Err(RoomError::ReadOnly(room.to_string()));
+        }
         let r = self.room(room, false)?;
-        r.typing(None, who.into(), via, &self.shared.metrics);
+        r.typing(None, who.name().clone(), via, &self.shared.metrics);
         Ok(())
     }
 

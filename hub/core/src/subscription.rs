@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::access::Identity;
 use crate::error::RoomError;
 use crate::inbox::{CloseReason, Event, Inbox, Next};
 use crate::message::{Message, Via};
@@ -97,16 +98,18 @@ pub struct Resume {
 pub struct Subscription {
     id: SubId,
     rooms: Rooms,
+    who: Identity,
     role: Role,
     inbox: Inbox,
     joined: HashMap<RoomName, Arc<Room>>,
 }
 
 impl Subscription {
-    pub(crate) fn new(id: SubId, rooms: Rooms, role: Role, inbox: Inbox) -> Self {
+    pub(crate) fn new(id: SubId, rooms: Rooms, who: Identity, role: Role, inbox: Inbox) -> Self {
         Self {
             id,
             rooms,
+            who,
             role,
             inbox,
             joined: HashMap::new(),
@@ -118,9 +121,16 @@ impl Subscription {
         self.role.name().map(|n| &**n)
     }
 
-    /// Changes how it takes part; only before it has joined any room.
-    pub fn set_role(&mut self, role: Role) -> bool {
+    /// Who it acts as.
+    pub fn who(&self) -> &Identity {
+        &self.who
+    }
+
+    /// Changes who it acts as and how it takes part; only before it has
+    /// joined any room.
+    pub fn set_identity(&mut self, who: Identity, role: Role) -> bool {
         if self.joined.is_empty() {
+            self.who = who;
             self.role = role;
             true
         } else {
@@ -134,12 +144,20 @@ impl Subscription {
     }
 
     /// Joins a room (creating it if allowed) and returns what was missed
-    /// since `resume`, up to the replay cap. Joining again re-sends the replay.
+    /// since `resume`, up to the replay cap. Joining again re-sends the
+    /// replay. A room this subscriber may not see is refused as if it did
+    /// not exist.
     pub fn join(&mut self, room: &RoomName, resume: &Resume) -> Result<Joined, RoomError> {
+        self.rooms.check_read(&self.who, room)?;
+        let limit = self.rooms.limits().max_rooms_per_connection;
+        if !self.joined.contains_key(room) && self.joined.len() >= limit {
+            return Err(RoomError::TooManyRooms { limit });
+        }
         let r = self.rooms.room(room, true)?;
         let snapshot = r.add(
             self.id,
             self.inbox.handle(),
+            &self.who,
             &self.role,
             self.rooms.metrics(),
         );
@@ -172,7 +190,7 @@ impl Subscription {
         last_seq: u64,
     ) -> Result<(Vec<Message>, Option<Gap>), RoomError> {
         let cap = self.rooms.replay_max();
-        let mut replay = self.rooms.history(
+        let mut replay = self.rooms.history_of_any(
             room,
             HistoryQuery::After {
                 seq: since,
@@ -200,13 +218,17 @@ impl Subscription {
         }
     }
 
-    /// Tells the room this participant is typing.
+    /// Tells the room this participant is typing (if it may post there).
     pub fn typing(&self, room: &RoomName, via: Via) -> Result<(), RoomError> {
         let r = self
             .joined
             .get(room)
             .filter(|r| r.has(self.id))
             .ok_or_else(|| RoomError::NotJoined(room.to_string()))?;
+        // Only those who may post are typing something.
+        if !self.rooms.access().can_write(&self.who, room) {
+            return Err(RoomError::ReadOnly(room.to_string()));
+        }
         if let Some(who) = self.role.name() {
             r.typing(Some(self.id), who.clone(), via, self.rooms.metrics());
         }

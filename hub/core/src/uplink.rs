@@ -142,6 +142,7 @@ mod tests {
                     rooms: RoomSelection::Only([kitchen].into()),
                     limits: OutboxLimits::default(),
                 }),
+                access: Arc::new(crate::access::Access::open()),
             },
         )
         .unwrap()
@@ -150,7 +151,7 @@ mod tests {
     fn post(room: &str, text: &str) -> NewPost {
         NewPost {
             room: RoomName::new(room).unwrap(),
-            from: "alice".into(),
+            author: crate::Identity::Anonymous("alice".into()),
             text: text.into(),
             via: Via::Http,
             reference: Some(format!("ref-{text}")),

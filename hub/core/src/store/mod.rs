@@ -1,6 +1,8 @@
 //! The history store: the one small trait behind which the storage engine
 //! lives, so that it can be changed without touching anything else.
 
+mod accounts;
+mod sled_accounts;
 mod sled_store;
 mod sled_uplink;
 mod uplink;
@@ -13,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::message::Message;
 use crate::room_name::RoomName;
 
+pub use accounts::{AccountStore, SessionRecord, StoredAccounts, UserRecord};
 pub use sled_store::{SledOptions, SledStore};
 pub use uplink::{OriginMark, OutboxDepth, OutboxEntry, OutboxItem, OutboxLimits, UplinkStore};
 
@@ -85,6 +88,18 @@ pub enum StoreError {
     /// A file operation failed.
     #[error("history store I/O failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The file system is nearly full: nothing is written, so that sled
+    /// (which stays failed after a failed write) never runs out of space.
+    #[error(
+        "the disk is nearly full ({free} bytes free, below the {min} bytes kept free by \
+         store.min_free_mb); nothing more is stored until there is room"
+    )]
+    DiskFull {
+        /// Bytes available.
+        free: u64,
+        /// Bytes kept free.
+        min: u64,
+    },
     /// Stored bytes could not be decoded.
     #[error("history store holds a corrupt record: {0}")]
     Corrupt(String),

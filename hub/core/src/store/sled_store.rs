@@ -10,7 +10,8 @@
 //! - trees `r/{window}`: idempotency keys of one time window,
 //!   key = `room \0 from \0 ref` -> seq; whole windows are dropped likewise;
 //! - the uplink's outbox, origin marks and stream positions (see
-//!   `sled_uplink.rs`), written in the same group commit as the history.
+//!   `sled_uplink.rs`), written in the same group commit as the history;
+//! - users, login sessions and run-time room rules (see `sled_accounts.rs`).
 //!
 //! Durability: sled's own `flush()` ends in `sync_file_range`, which is not
 //! a barrier against power loss, so every flush here is followed by
@@ -47,6 +48,8 @@ pub struct SledOptions {
     pub bucket_max_messages: u64,
     /// A bucket spans at most this much time from its first message.
     pub bucket_max_span: Duration,
+    /// Writes are refused while the file system has less than this free.
+    pub min_free_bytes: u64,
 }
 
 impl Default for SledOptions {
@@ -55,6 +58,7 @@ impl Default for SledOptions {
             cache_bytes: 8 * 1024 * 1024,
             bucket_max_messages: 10_000,
             bucket_max_span: Duration::from_secs(24 * 3600),
+            min_free_bytes: 0,
         }
     }
 }
@@ -112,6 +116,7 @@ pub struct SledStore {
     options: SledOptions,
     syncer: Mutex<FileSyncer>,
     uplink: SledUplink,
+    dir: PathBuf,
 }
 
 /// Makes sled's files durable after its flush.
@@ -158,6 +163,24 @@ impl FileSyncer {
 }
 
 /// A sled error as a store error.
+/// Bytes available to this process on the file system holding `dir`.
+fn available_bytes(dir: &Path) -> Result<u64, StoreError> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(dir.as_os_str().as_bytes())
+        .map_err(|_| StoreError::Io(std::io::Error::other("a NUL byte in the store's path")))?;
+    let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `path` is NUL-terminated and `stats` is written by statvfs
+    // before it is read, only on success.
+    let stats = unsafe {
+        if libc::statvfs(path.as_ptr(), stats.as_mut_ptr()) != 0 {
+            return Err(StoreError::Io(std::io::Error::last_os_error()));
+        }
+        stats.assume_init()
+    };
+    #[allow(clippy::useless_conversion)] // the field types differ by platform
+    Ok(u64::from(stats.f_bavail).saturating_mul(u64::from(stats.f_frsize)))
+}
+
 pub(super) fn engine(e: sled::Error) -> StoreError {
     match e {
         sled::Error::Io(io) => StoreError::Io(io),
@@ -224,9 +247,15 @@ impl SledStore {
             options,
             syncer: Mutex::new(syncer),
             uplink,
+            dir: dir.to_path_buf(),
         };
         store.load_index()?;
         Ok(store)
+    }
+
+    /// The sled database, for the other records kept beside the history.
+    pub(super) fn db(&self) -> &sled::Db {
+        &self.db
     }
 
     /// Reads every room record and bucket boundary (not the messages).
@@ -287,8 +316,23 @@ impl SledStore {
         }))
     }
 
+    /// Refuses to write while the file system is nearly full. sled 0.34
+    /// fails for good (reads included) once a write of its own fails, so
+    /// it must never be the one to find the disk full.
+    pub(super) fn check_free_space(&self) -> Result<(), StoreError> {
+        let min = self.options.min_free_bytes;
+        if min == 0 {
+            return Ok(());
+        }
+        let free = available_bytes(&self.dir)?;
+        if free < min {
+            return Err(StoreError::DiskFull { free, min });
+        }
+        Ok(())
+    }
+
     /// Flushes sled and then forces its files to stable storage.
-    fn make_durable(&self) -> Result<(), StoreError> {
+    pub(super) fn make_durable(&self) -> Result<(), StoreError> {
         self.db.flush().map_err(engine)?;
         self.syncer.lock().unwrap_or_else(|p| p.into_inner()).sync()
     }
@@ -464,6 +508,7 @@ impl HistoryStore for SledStore {
     }
 
     fn append(&self, batch: &Batch<'_>) -> Result<Appended, StoreError> {
+        self.check_free_space()?;
         let written = self.write_batch(batch.messages).and_then(|()| {
             self.uplink
                 .stage(&batch.outbox, batch.outbox_limits, &batch.marks)
