@@ -99,6 +99,13 @@ listen = "127.0.0.1:0"
 [mqtt]
 enabled = false
 
+# The load generators post as fast as the hub acks, and the idle
+# scenarios open thousands of connections from one address.
+[limits]
+messages_per_second = 0
+max_connections = 100000
+max_connections_per_address = 100000
+
 [retention]
 max_messages_per_room = 0
 max_age_days = 0

@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
 use hubbub_bridge::mqtt::MqttConfig;
+use hubbub_bridge::tls::TlsConfig;
 use hubbub_bridge::uplink::UplinkConfig;
-use hubbub_core::config::{LimitsConfig, RetentionConfig, RoomsConfig, StoreConfig};
+use hubbub_core::accounts::{valid_user_name, USER_NAME_RULE};
+use hubbub_core::config::{AuthConfig, LimitsConfig, RetentionConfig, RoomsConfig, StoreConfig};
 use serde::Deserialize;
 
 /// The whole configuration. Every key has a default, so an empty file (or
@@ -22,6 +24,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// `[mqtt]`
     pub mqtt: MqttConfig,
+    /// `[auth]`
+    pub auth: AuthConfig,
     /// `[rooms]`
     pub rooms: RoomsConfig,
     /// `[limits]`
@@ -62,12 +66,16 @@ impl Default for HubConfig {
 pub struct HttpConfig {
     /// Address of the HTTP listener (REST, SSE, WebSocket, the page).
     pub listen: SocketAddr,
+    /// `[http.tls]`: serve HTTPS (and `wss://`) instead of HTTP. Absent:
+    /// plain HTTP.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls: None,
         }
     }
 }
@@ -157,6 +165,22 @@ impl Config {
         if self.limits.subscriber_queue == 0 {
             out.push("limits.subscriber_queue: must be at least 1".into());
         }
+        if self.limits.max_rooms_per_connection == 0 {
+            out.push("limits.max_rooms_per_connection: must be at least 1".into());
+        }
+        if self.limits.max_connections == 0 || self.limits.max_connections_per_address == 0 {
+            out.push(
+                "limits.max_connections, limits.max_connections_per_address: must be at least 1"
+                    .into(),
+            );
+        }
+        if self.limits.messages_per_second > 0 && self.limits.message_burst == 0 {
+            out.push("limits.message_burst: must be at least 1".into());
+        }
+        if self.auth.session_hours == Some(0) {
+            out.push("auth.session_hours: must be at least 1".into());
+        }
+        out.extend(self.room_rule_problems());
         if self.rooms.replay_max == 0 {
             out.push("rooms.replay_max: must be at least 1".into());
         }
@@ -166,15 +190,70 @@ impl Config {
         if self.retention.interval_secs == 0 {
             out.push("retention.interval_secs: must be at least 1".into());
         }
+        if let Some(tls) = &self.http.tls {
+            out.extend(tls.problems("http.tls"));
+        }
         out.extend(self.mqtt.problems());
+        if !self.mqtt.acl.is_empty() && !self.auth.accounts {
+            out.push(
+                "mqtt.acl: the rules apply only with auth.accounts = true (without accounts \
+                 nobody can prove who they are, and every topic is open)"
+                    .into(),
+            );
+        }
         if let Some(uplink) = &self.uplink {
             out.extend(uplink.problems());
             out.extend(self.uplink_hub_id_problem(uplink.hub_id.as_deref()));
         }
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+        if let Err(e) = crate::logging::filter(&self.log.level) {
             out.push(format!("log.level: {e}"));
         }
         out
+    }
+
+    /// Room rules name users, so they need accounts, and valid names.
+    fn room_rule_problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (room, declared) in &self.rooms.declare {
+            let rules = declared.access();
+            for name in rules.names().filter(|n| !valid_user_name(n)) {
+                out.push(format!(
+                    "rooms.declare.{room}: {name:?} is not a user name ({USER_NAME_RULE})"
+                ));
+            }
+            if !rules.is_open() && !self.auth.accounts {
+                out.push(format!(
+                    "rooms.declare.{room}: private rooms and member lists need auth.accounts = true \
+                     (without accounts nobody can prove who they are)"
+                ));
+            }
+        }
+        out
+    }
+
+    /// Refuses to listen beyond loopback while clients that do not log in
+    /// may post, unless the config says so in as many words
+    /// (`auth.anonymous = true`). Checked after command-line overrides.
+    pub fn exposure_problem(&self) -> Option<String> {
+        if !self.auth.anonymous_allowed() || self.auth.anonymous == Some(true) {
+            return None;
+        }
+        let mut exposed = Vec::new();
+        if !self.http.listen.ip().is_loopback() {
+            exposed.push(format!("http.listen = {}", self.http.listen));
+        }
+        if self.mqtt.enabled && !self.mqtt.listen.ip().is_loopback() {
+            exposed.push(format!("mqtt.listen = {}", self.mqtt.listen));
+        }
+        if exposed.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "{} reaches beyond loopback, and anyone there could post and publish without \
+             logging in. Turn accounts on (auth.accounts = true, then `hubbub user add NAME`), \
+             or allow it in as many words: auth.anonymous = true",
+            exposed.join(" and ")
+        ))
     }
 
     /// `uplink.hub_id` defaults to `hub.id`; one of them must be set (host
@@ -254,6 +333,44 @@ mod tests {
         );
         let e = Config::parse("[http]\nbogus = 1\n").unwrap_err();
         assert!(format!("{e:#}").contains("bogus"), "{e:#}");
+    }
+
+    #[test]
+    fn room_rules_need_accounts_and_user_names() {
+        let private = "[rooms.declare.ops]\nprivate = true\nmembers = [\"alice\"]\n";
+        let e = Config::parse(private).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("rooms.declare.ops: private rooms"),
+            "{e:#}"
+        );
+        let c = Config::parse(&format!("[auth]\naccounts = true\n{private}")).unwrap();
+        assert_eq!(c.rooms.access_rules().len(), 1);
+        let e = Config::parse(
+            "[auth]\naccounts = true\n[rooms.declare.ops]\nmembers = [\"guest:x\"]\n",
+        )
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("not a user name"), "{e:#}");
+    }
+
+    #[test]
+    fn anonymous_posting_beyond_loopback_must_be_explicit() {
+        let lan = "[http]\nlisten = \"0.0.0.0:8080\"\n";
+        // The default: loopback only, anonymous, fine.
+        assert_eq!(Config::default().exposure_problem(), None);
+        let problem = Config::parse(lan).unwrap().exposure_problem().unwrap();
+        assert!(problem.contains("http.listen = 0.0.0.0:8080"), "{problem}");
+        let mqtt = Config::parse("[mqtt]\nlisten = \"0.0.0.0:1883\"\n").unwrap();
+        assert!(mqtt.exposure_problem().unwrap().contains("mqtt.listen"));
+        // Said in as many words, or with accounts and no guests, it starts.
+        let explicit = Config::parse(&format!("{lan}[auth]\nanonymous = true\n")).unwrap();
+        assert_eq!(explicit.exposure_problem(), None);
+        let accounts = Config::parse(&format!("{lan}[auth]\naccounts = true\n")).unwrap();
+        assert_eq!(accounts.exposure_problem(), None);
+        // The shipped Pi config listens on the LAN with guests off.
+        let pi = Config::parse(include_str!("../../config/pi.toml")).unwrap();
+        assert!(!pi.http.listen.ip().is_loopback());
+        assert!(pi.auth.accounts && !pi.auth.anonymous_allowed());
+        assert_eq!(pi.exposure_problem(), None);
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! exit codes. The room service is `hubbub-core`; the transports are
 //! `hubbub-bridge`.
 
+mod admin;
 mod cli;
 mod config;
+mod control;
 mod logging;
 mod serve;
 mod uplink;
@@ -39,6 +41,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(dir) = cli.data {
         config.hub.data_dir = dir;
     }
+    match cli.command {
+        Some(Command::User(command)) => return admin::run(&config, admin::user_request(command)?),
+        Some(Command::Room(command)) => return admin::run(&config, admin::room_request(command)),
+        Some(Command::CheckConfig { .. }) | None => {}
+    }
     if let Some(addr) = cli.http {
         config.http.listen = addr;
     }
@@ -47,6 +54,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     if let Some(format) = cli.log_format {
         config.log.format = format;
+    }
+    if let Some(problem) = config.exposure_problem() {
+        anyhow::bail!("{problem}");
     }
     logging::init(config.log.format, &config.log.level);
     let runtime = tokio::runtime::Builder::new_multi_thread()

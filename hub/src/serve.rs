@@ -6,15 +6,19 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hubbub_bridge::http::{self, AppState};
-use hubbub_bridge::mqtt::{self, hooks::AllowAll};
+use hubbub_bridge::mqtt;
+use hubbub_core::auth::Auth;
+use hubbub_core::limits::ConnectionLimiter;
 use hubbub_core::metrics::Metrics;
-use hubbub_core::store::{SledOptions, SledStore};
+use hubbub_core::store::SledStore;
 use hubbub_core::{retention, Rooms, RoomsOptions};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admin::open_accounts;
 use crate::config::Config;
+use crate::control;
 use crate::uplink;
 
 /// How long stopping waits for connections to finish.
@@ -25,16 +29,31 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Watch for stop signals before anything listens, so that a stop sent
     // right after start-up is an orderly one too.
     let stop = StopSignals::watch()?;
+    // Certificates first: a mistake there is found before anything starts.
+    let http_tls = (config.http.tls.as_ref())
+        .map(|tls| tls.acceptor("http.tls", http::ALPN))
+        .transpose()?;
+    let mqtt_tls = (config.mqtt.tls.as_ref().filter(|_| config.mqtt.enabled))
+        .map(|tls| tls.acceptor("mqtt.tls", &[]))
+        .transpose()?;
     let store_dir = config.hub.data_dir.join("store");
-    let options = SledOptions {
-        cache_bytes: config.store.cache_mb.saturating_mul(1024 * 1024),
-        ..SledOptions::default()
-    };
-    let store = SledStore::open(&store_dir, options)
-        .with_context(|| format!("cannot open the history store in {}", store_dir.display()))?;
+    let options = config.store.sled_options();
+    let store =
+        Arc::new(SledStore::open(&store_dir, options).with_context(|| {
+            format!("cannot open the history store in {}", store_dir.display())
+        })?);
+    let stack = open_accounts(&config, store.clone())?;
+    let auth = Arc::new(Auth::new(
+        config.auth.accounts.then(|| stack.accounts.clone()),
+        config.auth.anonymous_allowed(),
+    ));
+    let limiter = Arc::new(ConnectionLimiter::new(
+        config.limits.max_connections,
+        config.limits.max_connections_per_address,
+    ));
     let hub_id = config.hub_id();
     let rooms = Rooms::start(
-        Arc::new(store),
+        store,
         Arc::new(Metrics::new()),
         RoomsOptions {
             hub_id: hub_id.clone(),
@@ -42,6 +61,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             limits: config.limits.clone(),
             max_batch: config.store.max_batch,
             outbox: uplink::outbox_rule(&config),
+            access: stack.access.clone(),
         },
     )
     .context("cannot start the room service")?;
@@ -51,24 +71,31 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(hub = %hub_id, data = %config.hub.data_dir.display(), "hub started");
-    tracing::info!(transport = %"http", addr = %addr, "listening");
-
+    // The control socket is up before the hub says it listens: whoever
+    // waits for that line may run `hubbub user ...` at once.
     let shutdown = CancellationToken::new();
+    control::serve(&config.hub.data_dir, stack.admin.clone(), shutdown.clone())?;
+    tracing::info!(hub = %hub_id, data = %config.hub.data_dir.display(), "hub started");
+    let tls = http_tls.is_some();
+    tracing::info!(transport = %"http", addr = %addr, tls, "listening");
+
     let uplink = uplink::start(&config, &hub_id, &rooms, &shutdown)?;
     let tasks = TaskTracker::new();
     let broker = if config.mqtt.enabled {
         let broker = mqtt::start(
             config.mqtt.clone(),
-            Arc::new(AllowAll),
+            auth.clone(),
+            limiter.clone(),
             rooms.clone(),
             &tasks,
-        );
+        )?;
         let listener = TcpListener::bind(config.mqtt.listen)
             .await
             .with_context(|| format!("cannot listen on {} (mqtt.listen)", config.mqtt.listen))?;
-        tracing::info!(transport = %"mqtt", addr = %listener.local_addr()?, "listening");
-        tasks.spawn(mqtt::serve_tcp(listener, broker.clone(), tasks.clone()));
+        let (addr, tls) = (listener.local_addr()?, mqtt_tls.is_some());
+        tracing::info!(transport = %"mqtt", addr = %addr, tls, "listening");
+        let serve = mqtt::serve_tcp(listener, mqtt_tls, broker.clone(), tasks.clone());
+        tasks.spawn(serve);
         Some(broker)
     } else {
         None
@@ -79,8 +106,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         tasks: tasks.clone(),
         mqtt: broker.clone().filter(|_| config.mqtt.websocket),
         uplink: uplink.status(),
+        auth: auth.clone(),
+        admin: stack.admin.clone(),
+        limiter: limiter.clone(),
+        post_rates: Arc::new(http::AddressRates::new(&config.limits)),
+        https: http_tls.is_some(),
     };
-    let mut server = tokio::spawn(http::serve(listener, state));
+    let mut server = tokio::spawn(http::serve(listener, http_tls, state));
 
     tokio::select! {
         signal = stop.next() => {

@@ -287,6 +287,48 @@ impl Hub {
         SseClient::connect(&self.http_base(), room, last_event_id, "").await
     }
 
+    /// Runs `hubbub <args>` (a `user` or `room` command) against this hub's
+    /// data directory and config, feeding `stdin`; returns (success,
+    /// stdout, stderr). A running hub is reached through its control socket.
+    pub fn cli(&self, args: &[&str], stdin: &str) -> (bool, String, String) {
+        use std::io::Write;
+        let mut cmd = Command::new(hubbub_bin());
+        cmd.arg("--data").arg(self.data_dir());
+        if self.options.config.is_some() {
+            cmd.arg("--config").arg(self.dir.path().join("hubbub.toml"));
+        }
+        let mut child = cmd
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot spawn {}: {e}", hubbub_bin().display()));
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(stdin.as_bytes())
+            .expect("cannot write to hubbub's stdin");
+        let out = child.wait_with_output().expect("hubbub did not finish");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Adds a user with `hubbub user add` (admin if `admin`); panics if it fails.
+    pub fn add_user(&self, name: &str, password: &str, admin: bool) {
+        let mut args = vec!["user", "add", name];
+        if admin {
+            args.push("--admin");
+        }
+        let (ok, out, err) = self.cli(&args, &format!("{password}\n"));
+        assert!(ok, "hubbub user add {name} failed:\n{out}\n{err}");
+    }
+
     /// The hub's data directory (the same across restarts).
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")

@@ -1,6 +1,7 @@
-//! A full disk: posts are refused with a clear 503, nothing acknowledged
-//! is lost, and the room's sequence goes on without a gap once there is
-//! room again. The data directory is a small tmpfs (needs root to mount;
+//! A full disk: posts are refused with a clear 503 before the disk is
+//! quite full (`store.min_free_mb`), nothing acknowledged is lost, reads go
+//! on, and posting resumes without a gap (and without a restart) once
+//! there is room again. The data directory is a small tmpfs (needs root to mount;
 //! CI runs as root).
 
 use std::path::Path;
@@ -47,7 +48,8 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_refuses_posts_clearly_and_loses_nothing_acked() {
-    let mut hub = Hub::start_default();
+    // Keep 2 MiB free of the 8 MiB below.
+    let mut hub = Hub::with_config("[store]\nmin_free_mb = 2\n");
     assert!(hub.terminate().success());
     let data = hub.data_dir();
     let saved = hub.dir().join("saved");
@@ -59,6 +61,9 @@ async fn a_full_disk_refuses_posts_clearly_and_loses_nothing_acked() {
                 return;
             }
         };
+        // Ballast, removed later to make room again.
+        let ballast = data.join("ballast");
+        std::fs::write(&ballast, vec![1u8; 2 << 20]).expect("write the ballast");
         hub.restart();
         let http = hub.http();
         let filler = "x".repeat(16_000);
@@ -76,15 +81,24 @@ async fn a_full_disk_refuses_posts_clearly_and_loses_nothing_acked() {
         assert!(
             refusal.json()["error"]["message"]
                 .as_str()
-                .is_some_and(|m| m.contains("No space left")),
+                .is_some_and(|m| m.contains("the disk is nearly full")),
             "the refusal says why: {}",
             refusal.body
         );
         // Reads still work, and a small post is refused just as clearly.
-        assert_eq!(http.messages("full", "limit=1").await.status, 200);
+        let read = http.messages("full", "limit=1").await;
+        assert_eq!(read.status, 200, "{}", read.body);
         http.post_json("full", &json!({ "text": "small" }))
             .await
             .assert_error(503, "store_unavailable");
+        // Room again: posting goes on, without a restart and without a gap.
+        std::fs::remove_file(&ballast).expect("remove the ballast");
+        let text = "room again".to_string();
+        let next = http.post_json("full", &json!({ "text": text })).await;
+        assert_eq!(next.status, 201, "{}", next.body);
+        let seq = next.json()["seq"].as_u64().expect("seq");
+        assert_eq!(seq, acked.len() as u64 + 1, "no gap");
+        acked.push((seq, text));
         hub.terminate();
         copy_dir(&data, &saved);
         drop(tmpfs);
@@ -116,7 +130,7 @@ async fn a_full_disk_refuses_posts_clearly_and_loses_nothing_acked() {
         stored, acked,
         "every acknowledged message, nothing else, in order"
     );
-    let next = http.post_text("full", "room again").await;
+    let next = http.post_text("full", "and on").await;
     assert_eq!(
         next["seq"].as_u64(),
         Some(acked.len() as u64 + 1),

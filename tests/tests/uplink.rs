@@ -22,8 +22,12 @@ const CONVERGE: Duration = Duration::from_secs(40);
 /// How long to watch for a repeat that should not come.
 const QUIET: Duration = Duration::from_millis(1500);
 
+/// Starts a hub with `config` and no post rate limit: these tests post
+/// fast from one address on purpose (the limit is tested in `access_*`).
 fn start_hub(config: String) -> Hub {
-    Hub::start(HubOptions::config(config))
+    Hub::start(HubOptions::config(format!(
+        "{config}\n[limits]\nmessages_per_second = 0\n"
+    )))
 }
 
 /// An edge hub on `redis` with extra `[uplink]` keys.
@@ -34,13 +38,20 @@ fn edge(redis: &RedisServer, id: &str, uplink_extra: &str) -> Hub {
     ))
 }
 
-/// The cloud instance: the shipped config/cloud.toml, pointed at `redis`.
+/// The cloud instance: the shipped config/cloud.toml, pointed at `redis`,
+/// with its accounts off (these tests are about the uplink, and chat as
+/// named guests; logging in is tested elsewhere).
 fn cloud(redis: &RedisServer) -> Hub {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../config/cloud.toml");
     let text = std::fs::read_to_string(path).expect("config/cloud.toml");
     let shipped = "redis://127.0.0.1:6379/";
     assert!(text.contains(shipped), "cloud.toml points at {shipped}");
-    start_hub(text.replace(shipped, &redis.url()))
+    let accounts_on = "accounts = true\nanonymous = false\n";
+    assert!(text.contains(accounts_on), "cloud.toml turns accounts on");
+    let text = text
+        .replace(shipped, &redis.url())
+        .replace(accounts_on, "accounts = false\nanonymous = true\n");
+    start_hub(text)
 }
 
 /// An MQTT client subscribed to one topic; publishes arrive on `rx`.
