@@ -11,10 +11,17 @@
 //! - [`ws`]: the WebSocket chat protocol (`GET /ws`).
 //! - [`mqtt`]: the MQTT broker, where rooms are topics under `rooms/`.
 //! - [`uplink`]: the Redis uplink between hubs, with store-and-forward.
+//! - [`tls`]: TLS for the HTTP and MQTT listeners (`[http.tls]`, `[mqtt.tls]`).
+//!
+//! Built with `--cfg fuzzing` (as `cargo fuzz` does), the crate also has a
+//! `fuzzing` module: the entry points of the fuzz targets in `bridge/fuzz`.
 
 mod connected;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 pub mod http;
 pub mod mqtt;
 mod params;
+pub mod tls;
 pub mod uplink;
 pub mod ws;

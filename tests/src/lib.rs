@@ -13,6 +13,7 @@ mod http;
 mod hub;
 pub mod redis;
 mod sse;
+pub mod tls;
 mod util;
 mod ws;
 
@@ -25,7 +26,7 @@ pub use sse::{SseClient, SseEvent};
 pub use util::{
     assert_canonical, assert_gap_free, assert_ts, canonical, frame_type, seq_of, seqs, text_of,
 };
-pub use ws::{Acked, CloseInfo, Frame, WsClient};
+pub use ws::{ws_connect, Acked, ByteStream, CloseInfo, Frame, WsClient, WsStream};
 
 /// How long any single expected frame, event or reply may take to arrive.
 pub const RECV_TIMEOUT: Duration = Duration::from_secs(20);
