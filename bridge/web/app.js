@@ -1,22 +1,35 @@
-// Hubbub's web chat: the entry point. Shows the nickname form or the chat,
-// and wires the page's controls to the chat.
+// Hubbub's web chat: the entry point. Asks the hub who this browser is,
+// shows the sign-in form, the nickname form or the chat, and wires the
+// page's controls to the chat.
 
 import { Chat } from "./chat.js";
 import { byId } from "./dom.js";
-import { guest } from "./identity.js";
+import { guest, signIn, signOut, user, whoAmI } from "./identity.js";
 import { nickProblem, ROOM_RULE, roomProblem, suggestRoom } from "./rules.js";
 import * as saved from "./saved.js";
 
+/** What a hub that cannot be asked is taken to be: the open default. */
+const OPEN_HUB = { kind: "anonymous", name: null, admin: false, accounts: false, guests: true };
+
 const remembered = saved.load();
+const hub = (await whoAmI()) ?? OPEN_HUB;
 let chat = null;
 
-if (remembered.nick !== null && nickProblem(remembered.nick) === null) startChat(remembered.nick);
+if (hub.kind === "user") startChat(user(hub.name));
+else if (!hub.guests) askLogin();
+else if (remembered.nick !== null && nickProblem(remembered.nick) === null) startChat(guest(remembered.nick));
 else askNick();
+
+/** Shows one of the welcome forms (`nick-form` or `login-form`). */
+function showWelcome(id) {
+  byId("app").hidden = true;
+  byId("welcome").hidden = false;
+  for (const form of ["nick-form", "login-form"]) byId(form).hidden = form !== id;
+}
 
 /** Shows the nickname form; a chosen nickname (re)starts the chat. */
 function askNick(current = "") {
-  byId("app").hidden = true;
-  byId("welcome").hidden = false;
+  showWelcome("nick-form");
   const input = byId("nick");
   input.value = current;
   input.focus();
@@ -26,6 +39,8 @@ function askNick(current = "") {
     byId("welcome").hidden = true;
     byId("app").hidden = false;
   };
+  byId("show-login").hidden = !hub.accounts;
+  byId("show-login").onclick = () => askLogin();
   byId("nick-form").onsubmit = (event) => {
     event.preventDefault();
     const nick = input.value.trim();
@@ -40,22 +55,66 @@ function askNick(current = "") {
     saved.store({ ...saved.load(), nick });
     // A new nickname needs a new connection (`hello` comes before joins).
     if (chat !== null) location.reload();
-    else startChat(nick);
+    else startChat(guest(nick));
   };
 }
 
-function startChat(nick) {
+/** Shows the sign-in form; a session starts the chat as that user. */
+function askLogin() {
+  showWelcome("login-form");
+  const name = byId("login-name");
+  const password = byId("login-password");
+  const hint = byId("login-hint");
+  name.focus();
+  byId("login-guest").hidden = !hub.guests;
+  byId("login-guest").onclick = () => askNick(remembered.nick ?? "");
+  byId("login-form").onsubmit = async (event) => {
+    event.preventDefault();
+    byId("login-button").disabled = true;
+    const problem = await signIn(name.value.trim(), password.value);
+    byId("login-button").disabled = false;
+    hint.textContent = problem ?? "";
+    hint.classList.toggle("error", problem !== null);
+    password.value = "";
+    // The session cookie is set: start over as the user, on a new connection.
+    if (problem === null) location.reload();
+    else password.focus();
+  };
+}
+
+function startChat(identity) {
   byId("welcome").hidden = true;
   byId("app").hidden = false;
-  chat = new Chat(guest(nick));
+  chat = new Chat(identity, () => checkSignIn(identity));
   wireJoinForm(chat);
   wireComposer(chat);
-  byId("change-nick").onclick = () => askNick(chat.nick);
+  const signedIn = identity.kind === "user";
+  byId("change-nick").hidden = signedIn;
+  byId("change-nick").onclick = () => askNick(saved.load().nick ?? "");
+  byId("sign-in").hidden = signedIn || !hub.accounts;
+  byId("sign-in").onclick = () => askLogin();
+  byId("sign-out").hidden = !signedIn;
+  byId("sign-out").onclick = async () => {
+    await signOut();
+    location.reload();
+  };
   byId("leave").onclick = () => chat.leave();
   byId("conn").onclick = () => chat.retryNow();
   byId("menu").onclick = () => document.body.classList.toggle("drawer-open");
   byId("scrim").onclick = () => document.body.classList.remove("drawer-open");
   chat.start();
+}
+
+/**
+ * After a lost connection: if the hub no longer takes this browser as it
+ * is (the session ended or expired, or guests are no longer welcome), the
+ * WebSocket would be refused forever, so start over.
+ */
+async function checkSignIn(identity) {
+  const now = await whoAmI();
+  if (now === null) return;
+  const holds = identity.kind === "user" ? now.kind === "user" && now.name === identity.nick : now.guests;
+  if (!holds) location.reload();
 }
 
 /** The join field explains the room-name rule as the user types. */

@@ -25,9 +25,16 @@ const TYPING_EVERY_MS = 2500;
 /** How often the room list is refreshed. */
 const ROOM_LIST_EVERY_MS = 15000;
 
-/** The chat of one identity; `start()` connects. */
+/**
+ * The chat of one identity; `start()` connects. `onLost()`, if given, runs
+ * whenever the connection is lost (the app checks whether the sign-in still
+ * holds).
+ */
 export class Chat {
   #identity;
+  /** The name in force, as the hub's `welcome` said (a guest's has `guest:`). */
+  #name = null;
+  #lostHook;
   #saved;
   #conn;
   /** name -> Room, in the order joined. */
@@ -48,8 +55,9 @@ export class Chat {
   #view;
   #badge;
 
-  constructor(identity) {
+  constructor(identity, onLost = () => {}) {
     this.#identity = identity;
+    this.#lostHook = onLost;
     this.#saved = saved.load();
     this.#roomsView = new RoomsView(byId("my-rooms"), byId("hub-rooms"), byId("hub-rooms-heading"), (name) =>
       this.open(name),
@@ -74,9 +82,9 @@ export class Chat {
     window.addEventListener("pagehide", () => this.#save());
   }
 
-  /** The nickname in force. */
+  /** The name in force (the chosen nickname until the hub says otherwise). */
   get nick() {
-    return this.#identity.nick;
+    return this.#name ?? this.#identity.nick;
   }
 
   /** Rejoins the remembered rooms, connects, and opens the room in the URL or the last one. */
@@ -183,6 +191,7 @@ export class Chat {
       this.#lists.get(room.name).renderPending();
     }
     this.#draw();
+    this.#lostHook();
   }
 
   /** Sends a frame the hub answers in order; `meta` is kept for the answer. */
@@ -230,7 +239,7 @@ export class Chat {
     switch (f.type) {
       case "welcome":
         this.#answered("hello");
-        this.#identity.nick = f.nick;
+        this.#name = f.nick;
         this.#maxBytes = f.max_message_bytes;
         break;
       case "joined": {

@@ -3,6 +3,7 @@
 // Every piece of user text is set as text (see dom.js).
 
 import { h, tint } from "./dom.js";
+import { isGuestName, nameParts } from "./identity.js";
 import { clock, dayKey, dayLabel, fullTime } from "./time.js";
 
 /** Messages from one sender closer together than this are grouped. */
@@ -123,6 +124,7 @@ function messageItem(msg, { own = false, continued = false } = {}) {
   if (own) classes.push("own");
   if (continued) classes.push("continued");
   if (msg.via === "mqtt") classes.push("device");
+  if (isGuestName(msg.from)) classes.push("guest");
   const footer = h(
     "span",
     { class: "foot" },
@@ -137,11 +139,11 @@ function messageItem(msg, { own = false, continued = false } = {}) {
       class: classes.join(" "),
       data: { seq: String(msg.seq), via: msg.via, from: msg.from, status: own ? "sent" : undefined },
     },
-    h("span", { class: "avatar", "aria-hidden": "true" }, showName ? initial(msg.from) : ""),
+    h("span", { class: "avatar", "aria-hidden": "true" }, showName ? initial(nameParts(msg.from).at(-1)) : ""),
     h(
       "div",
       { class: "bubble" },
-      showName && h("span", { class: "from" }, msg.from),
+      showName && h("span", { class: "from" }, ...nameParts(msg.from)),
       h("span", { class: "text" }, msg.text),
       footer,
     ),

@@ -3,6 +3,7 @@
 // connection badge and passing notes.
 
 import { byId, fill, h, tint } from "./dom.js";
+import { nameParts } from "./identity.js";
 
 const BADGE_WORDS = {
   connecting: "Connecting…",
@@ -19,7 +20,7 @@ const BADGE_WORDS = {
 export function drawRoom(room, nick, stuck, othersUnread, allUnread) {
   document.body.classList.toggle("no-room", room === null);
   byId("menu").dataset.unread = String(othersUnread);
-  byId("me").textContent = nick;
+  fill(byId("me"), nameParts(nick));
   document.title = `${allUnread > 0 ? `(${allUnread}) ` : ""}${room ? `#${room.name} · ` : ""}Hubbub`;
   const pill = byId("new-pill");
   if (room === null) {

@@ -22,9 +22,19 @@ pub struct Reply {
     pub content_type: Option<String>,
     /// The body as (lossy) UTF-8.
     pub body: String,
+    /// Every header, names in lowercase, in the order received.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Reply {
+    /// The first header named `name` (lowercase), if any.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The body as JSON; panics with the body if it is not.
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| {
@@ -67,13 +77,26 @@ impl Reply {
 impl Http {
     /// A client for `http://127.0.0.1:PORT` (no proxies, 30 s per request).
     pub fn new(base: &str) -> Http {
-        let client = reqwest::Client::builder()
+        Self::build(base, Self::builder())
+    }
+
+    /// A client for `https://127.0.0.1:PORT` that trusts the certificates
+    /// in `cert_pem` (PEM) and no others; otherwise as [`Http::new`].
+    pub fn with_root_cert(base: &str, cert_pem: &str) -> Http {
+        let cert = reqwest::Certificate::from_pem(cert_pem.as_bytes())
+            .unwrap_or_else(|e| panic!("not a PEM certificate: {e}"));
+        Self::build(base, Self::builder().add_root_certificate(cert))
+    }
+
+    fn builder() -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(30))
-            .build()
-            .expect("reqwest client");
+    }
+
+    fn build(base: &str, builder: reqwest::ClientBuilder) -> Http {
         Http {
-            client,
+            client: builder.build().expect("reqwest client"),
             base: base.trim_end_matches('/').to_string(),
         }
     }
@@ -107,11 +130,22 @@ impl Http {
             .get(reqwest::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
         let bytes = resp.bytes().await?;
         Ok(Reply {
             status,
             content_type,
             body: String::from_utf8_lossy(&bytes).into_owned(),
+            headers,
         })
     }
 

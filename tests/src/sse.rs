@@ -51,6 +51,26 @@ impl SseClient {
         last_event_id: Option<u64>,
         query: &str,
     ) -> SseClient {
+        let mut headers = Vec::new();
+        let id = last_event_id.map(|id| id.to_string());
+        if let Some(id) = &id {
+            headers.push(("last-event-id", id.as_str()));
+        }
+        match Self::try_connect(base, room, query, &headers).await {
+            Ok(client) => client,
+            Err((status, body)) => panic!("SSE answered {status}: {body}"),
+        }
+    }
+
+    /// Opens `GET {base}/api/rooms/{room}/events?{query}` with extra headers;
+    /// `Err((status, body))` unless the hub answers 200 (then asserts
+    /// `text/event-stream`).
+    pub async fn try_connect(
+        base: &str,
+        room: &str,
+        query: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<SseClient, (u16, String)> {
         let client = reqwest::Client::builder()
             .no_proxy()
             .build()
@@ -63,8 +83,8 @@ impl SseClient {
         let mut req = client
             .get(format!("{base}/api/rooms/{room}/events{q}"))
             .header("accept", "text/event-stream");
-        if let Some(id) = last_event_id {
-            req = req.header("last-event-id", id.to_string());
+        for (name, value) in headers {
+            req = req.header(*name, *value);
         }
         let resp = tokio::time::timeout(RECV_TIMEOUT, req.send())
             .await
@@ -79,20 +99,20 @@ impl SseClient {
             .to_string();
         if status != 200 {
             let body = resp.text().await.unwrap_or_default();
-            panic!("SSE answered {status}: {body}");
+            return Err((status, body));
         }
         assert!(
             ct.starts_with("text/event-stream"),
             "SSE content type is {ct:?}"
         );
-        SseClient {
+        Ok(SseClient {
             resp,
             buf: Vec::new(),
             event: None,
             id: None,
             data: None,
             ended: false,
-        }
+        })
     }
 
     /// Parses one complete line from the buffer; returns an event when a blank line ends one.

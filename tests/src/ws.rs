@@ -3,18 +3,72 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::{Request, Response};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::WebSocketStream;
 
 use crate::util::frame_type;
 use crate::RECV_TIMEOUT;
 
-type Stream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+/// What a client WebSocket runs over: a TCP socket, or TLS over one.
+pub trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> ByteStream for T {}
+
+/// A client WebSocket, over TCP (`ws://`) or TLS (`wss://`).
+pub type WsStream = WebSocketStream<Box<dyn ByteStream>>;
+
+type Stream = WsStream;
+
+/// Opens a WebSocket to `request`'s `ws://` URL, or to its `wss://` URL
+/// with `tls` (see [`crate::tls::client_config`]); returns it with the
+/// server's handshake response. Panics if a step fails or takes longer
+/// than [`RECV_TIMEOUT`].
+pub async fn ws_connect(
+    request: impl IntoClientRequest,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> (WsStream, Response) {
+    let request = request
+        .into_client_request()
+        .expect("a ws:// or wss:// URL");
+    let uri = request.uri().clone();
+    let secure = uri.scheme_str() == Some("wss");
+    assert_eq!(
+        secure,
+        tls.is_some(),
+        "wss:// goes with a TLS config and ws:// without: {uri}"
+    );
+    let host = uri.host().unwrap_or_else(|| panic!("no host in {uri}"));
+    let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+    let tcp = tokio::time::timeout(RECV_TIMEOUT, TcpStream::connect((host, port)))
+        .await
+        .unwrap_or_else(|_| panic!("TCP connect to {uri} timed out"))
+        .unwrap_or_else(|e| panic!("TCP connect to {uri} failed: {e}"));
+    let stream: Box<dyn ByteStream> = match tls {
+        None => Box::new(tcp),
+        Some(config) => Box::new(crate::tls::connect(tcp, host, config).await),
+    };
+    ws_handshake(request, stream).await
+}
+
+/// The WebSocket handshake over an open stream.
+async fn ws_handshake(request: Request, stream: Box<dyn ByteStream>) -> (WsStream, Response) {
+    let uri = request.uri().clone();
+    let handshake = tokio_tungstenite::client_async(request, stream);
+    match tokio::time::timeout(RECV_TIMEOUT, handshake).await {
+        Err(_) => panic!("WebSocket handshake with {uri} timed out"),
+        Ok(Err(e)) => panic!("WebSocket handshake with {uri} failed: {e}"),
+        Ok(Ok(pair)) => pair,
+    }
+}
 
 /// How a connection ended: the close frame's code and reason, or `code: None` without one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,11 +136,56 @@ fn short(v: &Value) -> String {
 impl WsClient {
     /// Connects to `ws://…/ws`; panics if that fails within [`RECV_TIMEOUT`].
     pub async fn connect(url: &str) -> WsClient {
-        match tokio::time::timeout(RECV_TIMEOUT, tokio_tungstenite::connect_async(url)).await {
-            Err(_) => panic!("WebSocket connect to {url} timed out"),
-            Ok(Err(e)) => panic!("WebSocket connect to {url} failed: {e}"),
-            Ok(Ok((ws, _))) => Self::wrap(ws),
+        Self::wrap(ws_connect(url, None).await.0)
+    }
+
+    /// Connects to `ws://…/ws` with extra request headers (`Authorization`,
+    /// `Cookie`, `Origin`, …); `Err((status, body))` if the hub answers the
+    /// upgrade with an HTTP error instead. Panics on a timeout or a failure
+    /// to connect at all.
+    pub async fn try_connect_with_headers(
+        url: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<WsClient, (u16, String)> {
+        use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+        use tokio_tungstenite::tungstenite::Error;
+        let mut request = url
+            .into_client_request()
+            .unwrap_or_else(|e| panic!("not a WebSocket url {url}: {e}"));
+        for (name, value) in headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).expect("a header name");
+            let value = HeaderValue::from_str(value).expect("a header value");
+            request.headers_mut().append(name, value);
         }
+        let uri = request.uri().clone();
+        let (host, port) = (
+            uri.host().unwrap_or("127.0.0.1"),
+            uri.port_u16().unwrap_or(80),
+        );
+        let tcp = tokio::time::timeout(RECV_TIMEOUT, TcpStream::connect((host, port)))
+            .await
+            .unwrap_or_else(|_| panic!("TCP connect to {uri} timed out"))
+            .unwrap_or_else(|e| panic!("TCP connect to {uri} failed: {e}"));
+        let stream: Box<dyn ByteStream> = Box::new(tcp);
+        let handshake = tokio_tungstenite::client_async(request, stream);
+        match tokio::time::timeout(RECV_TIMEOUT, handshake).await {
+            Err(_) => panic!("WebSocket handshake with {url} timed out"),
+            Ok(Ok((ws, _))) => Ok(Self::wrap(ws)),
+            Ok(Err(Error::Http(response))) => {
+                let body = response.body().as_deref().unwrap_or_default();
+                Err((
+                    response.status().as_u16(),
+                    String::from_utf8_lossy(body).into_owned(),
+                ))
+            }
+            Ok(Err(e)) => panic!("WebSocket connect to {url} failed: {e}"),
+        }
+    }
+
+    /// Connects to `wss://…/ws` with this TLS client config (see
+    /// [`crate::tls::client_config`]); panics like [`WsClient::connect`].
+    pub async fn connect_tls(url: &str, tls: Arc<rustls::ClientConfig>) -> WsClient {
+        Self::wrap(ws_connect(url, Some(tls)).await.0)
     }
 
     /// Connects with a small kernel receive buffer (`SO_RCVBUF`), so a client that stops reading backs up quickly.
@@ -102,12 +201,8 @@ impl WsClient {
             .await
             .expect("TCP connect timed out")
             .unwrap_or_else(|e| panic!("TCP connect to {addr} failed: {e}"));
-        let handshake = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream));
-        match tokio::time::timeout(RECV_TIMEOUT, handshake).await {
-            Err(_) => panic!("WebSocket handshake with {url} timed out"),
-            Ok(Err(e)) => panic!("WebSocket handshake with {url} failed: {e}"),
-            Ok(Ok((ws, _))) => Self::wrap(ws),
-        }
+        let request = url.into_client_request().expect("a ws:// URL");
+        Self::wrap(ws_handshake(request, Box::new(stream)).await.0)
     }
 
     fn wrap(ws: Stream) -> WsClient {

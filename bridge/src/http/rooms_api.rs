@@ -6,9 +6,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use hubbub_core::{Message, NewPost, RoomError, RoomName, RoomSummary, Via};
+use hubbub_core::{Identity, Message, NewPost, RoomError, RoomName, RoomSummary, Via};
 use serde::{Deserialize, Serialize};
 
+use super::caller::{Caller, ANONYMOUS};
 use super::{frame_limit, ApiError, AppState};
 use crate::params::{check_name, history_query};
 
@@ -46,9 +47,6 @@ async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, BodyError> 
     }
 }
 
-/// The sender of an HTTP post that names none.
-const ANONYMOUS: &str = "anonymous";
-
 /// The body of `GET /api/rooms`.
 #[derive(Serialize)]
 struct RoomList {
@@ -63,10 +61,10 @@ struct HistoryPage {
     messages: Vec<Message>,
 }
 
-/// `GET /api/rooms`
-pub async fn list(State(state): State<AppState>) -> impl IntoResponse {
+/// `GET /api/rooms`: the rooms the caller may see.
+pub async fn list(State(state): State<AppState>, caller: Caller) -> impl IntoResponse {
     Json(RoomList {
-        rooms: state.rooms.list(),
+        rooms: state.rooms.list(&caller.reader()),
     })
 }
 
@@ -85,6 +83,7 @@ fn bad_query(rejection: QueryRejection) -> ApiError {
 /// `GET /api/rooms/{room}/messages?before=&after=&limit=`
 pub async fn messages(
     State(state): State<AppState>,
+    caller: Caller,
     Path(room): Path<String>,
     params: Result<Query<HistoryParams>, QueryRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -92,7 +91,7 @@ pub async fn messages(
     let Query(p) = params.map_err(bad_query)?;
     let query = history_query(p.before, p.after, p.limit)
         .map_err(|m| ApiError::bad_request("bad_query", m))?;
-    let messages = state.rooms.history(&room, query)?;
+    let messages = state.rooms.history(&caller.reader(), &room, query)?;
     let epoch = state
         .rooms
         .summary(&room)
@@ -125,9 +124,11 @@ struct PostBody {
 
 /// `POST /api/rooms/{room}/messages`: JSON `{"text","ref","from"}`, or the
 /// body as plain text. 201 with the stored message; 200 with the original
-/// when the `ref` repeats.
+/// when the `ref` repeats. The author is the caller: a user by its user
+/// name, a visitor by `from`.
 pub async fn post(
     State(state): State<AppState>,
+    caller: Caller,
     Path(room): Path<String>,
     params: Result<Query<PostParams>, QueryRejection>,
     headers: HeaderMap,
@@ -135,6 +136,7 @@ pub async fn post(
 ) -> Result<Response, ApiError> {
     let room = RoomName::new(&room)?;
     let Query(params) = params.map_err(bad_query)?;
+    state.post_rates.take(caller.peer())?;
     let limits = state.rooms.limits();
     let bytes = match read_body(body, frame_limit(limits.max_message_bytes)).await {
         Ok(bytes) => bytes,
@@ -175,16 +177,12 @@ pub async fn post(
                 .map_err(|_| ApiError::bad_request("bad_ref", "Idempotency-Key is not text"))
         })
         .transpose()?;
-    let from = body
-        .from
-        .or(params.from)
-        .unwrap_or_else(|| ANONYMOUS.to_owned());
-    check_name(&from).map_err(|m| ApiError::bad_request("bad_from", m))?;
+    let author = author(&caller, body.from.or(params.from))?;
     let posted = state
         .rooms
         .post(NewPost {
             room,
-            from,
+            author,
             text: body.text,
             via: Via::Http,
             reference: body.reference.or(idempotency_key).or(params.reference),
@@ -201,4 +199,21 @@ pub async fn post(
         posted.message.json.to_string(),
     )
         .into_response())
+}
+
+/// Who a post is from: a user posts as itself (a `from` may only repeat
+/// its name), a visitor as the `from` it gives.
+fn author(caller: &Caller, from: Option<String>) -> Result<Identity, ApiError> {
+    if let Some(user) = caller.user() {
+        return match from {
+            Some(from) if from != **user.name() => Err(ApiError::bad_request(
+                "bad_from",
+                format!("logged in as {user}: a user posts under its user name; leave `from` out"),
+            )),
+            _ => Ok(user.clone()),
+        };
+    }
+    let from = from.unwrap_or_else(|| ANONYMOUS.to_owned());
+    check_name(&from).map_err(|m| ApiError::bad_request("bad_from", m))?;
+    Ok(caller.acting_as(&from))
 }

@@ -9,6 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::Stream;
+use hubbub_core::limits::ConnectionPermit;
 use hubbub_core::metrics::Transport;
 use hubbub_core::{
     Event, HistoryQuery, Message, Next, Resume, Role, RoomError, RoomName, Rooms, Subscription,
@@ -16,6 +17,7 @@ use hubbub_core::{
 use serde::Deserialize;
 use serde_json::json;
 
+use super::caller::Caller;
 use super::{ApiError, AppState, SSE_KEEPALIVE};
 use crate::connected::Connected;
 use crate::params::MAX_HISTORY_LIMIT;
@@ -26,9 +28,12 @@ pub struct EventsParams {
     since: Option<u64>,
 }
 
-/// `GET /api/rooms/{room}/events`
+/// `GET /api/rooms/{room}/events`: as the caller, who must be allowed to
+/// read the room (else 404, as for history); the stream holds one of the
+/// caller's connections.
 pub async fn events(
     State(state): State<AppState>,
+    caller: Caller,
     Path(room): Path<String>,
     params: Result<Query<EventsParams>, QueryRejection>,
     headers: HeaderMap,
@@ -44,7 +49,8 @@ pub async fn events(
                 .ok_or_else(|| ApiError::bad_request("bad_query", "Last-Event-ID must be a seq"))
         })
         .transpose()?;
-    let mut sub = state.rooms.subscribe(Role::Watcher);
+    let permit = state.limiter.admit(caller.peer())?;
+    let mut sub = state.rooms.subscribe(caller.reader(), Role::Watcher);
     let joined = sub.join(
         &room,
         &Resume {
@@ -53,6 +59,7 @@ pub async fn events(
         },
     )?;
     let feed = Feed {
+        _permit: permit,
         _connected: Connected::new(&state.rooms, Transport::sse),
         rooms: state.rooms.clone(),
         room,
@@ -68,6 +75,7 @@ pub async fn events(
 /// The state of one stream: replayed messages first, then pages of a gap,
 /// then live messages.
 struct Feed {
+    _permit: ConnectionPermit,
     _connected: Connected,
     rooms: Rooms,
     room: RoomName,
@@ -130,7 +138,7 @@ impl Feed {
         };
         let page: Vec<Message> = self
             .rooms
-            .history(&self.room, query)?
+            .history(self.sub.who(), &self.room, query)?
             .into_iter()
             .filter(|m| m.seq <= to)
             .collect();

@@ -156,8 +156,9 @@ impl UplinkStatus {
         }
     }
 
-    /// The status as `GET /api/uplink` shows it.
-    pub fn to_json(&self) -> Value {
+    /// The status as `GET /api/uplink` shows it, listing only the rooms
+    /// `visible` accepts.
+    pub fn to_json(&self, visible: impl Fn(&RoomName) -> bool) -> Value {
         let Some((shared, live)) = self.live() else {
             return json!({"enabled": false});
         };
@@ -165,6 +166,7 @@ impl UplinkStatus {
         let rooms: serde_json::Map<String, Value> = live
             .rooms
             .iter()
+            .filter(|(name, _)| visible(name))
             .map(|(name, r)| {
                 (
                     name.to_string(),

@@ -63,8 +63,11 @@ pub enum ClientOp {
 pub enum Frame<'a> {
     /// Answer to `hello`.
     Welcome {
-        /// The nick in force.
+        /// The name in force.
         nick: &'a str,
+        /// `user` (logged in), `guest` (accounts on, not logged in) or
+        /// `anonymous` (accounts off).
+        kind: &'a str,
         /// This hub's id.
         hub: &'a str,
         /// The largest message text accepted.

@@ -4,12 +4,12 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
 use futures_util::stream::{FuturesOrdered, SplitSink};
 use futures_util::{SinkExt, StreamExt};
+use hubbub_core::limits::TokenBucket;
 use hubbub_core::metrics::Transport;
 use hubbub_core::{
     CloseReason, Event, NewPost, Next, Posted, Resume, Role, RoomError, RoomName, Rooms,
@@ -18,6 +18,7 @@ use hubbub_core::{
 
 use super::frames::{message_frame, parse, ClientOp, Frame, Refusal};
 use crate::connected::Connected;
+use crate::http::caller::Caller;
 use crate::params::{check_name, history_query};
 
 /// Posts one connection may have waiting for their ack before the hub
@@ -39,6 +40,7 @@ const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_PROTOCOL: u16 = 1002;
 const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_SLOW_CONSUMER: u16 = 4000;
+const CLOSE_ACCESS_CHANGED: u16 = 4003;
 
 static GUESTS: AtomicU64 = AtomicU64::new(1);
 
@@ -59,9 +61,12 @@ impl From<CloseReason> for End {
         let code = match reason {
             CloseReason::SlowConsumer => CLOSE_SLOW_CONSUMER,
             CloseReason::ShuttingDown => CLOSE_GOING_AWAY,
+            CloseReason::AccessChanged => CLOSE_ACCESS_CHANGED,
         };
         let text = match reason {
-            CloseReason::SlowConsumer => format!("{}: {}", reason.code(), reason.message()),
+            CloseReason::SlowConsumer | CloseReason::AccessChanged => {
+                format!("{}: {}", reason.code(), reason.message())
+            }
             CloseReason::ShuttingDown => reason.message().to_owned(),
         };
         End::Close(code, text)
@@ -70,20 +75,31 @@ impl From<CloseReason> for End {
 
 struct Session {
     rooms: Rooms,
+    caller: Caller,
     sub: Subscription,
-    nick: Arc<str>,
+    /// Posts and typing notes per second.
+    bucket: TokenBucket,
+    /// After a refusal for the rate, nothing more is read from the client
+    /// before this: a flood then costs the hub one refusal per token, and
+    /// TCP's window pushes back on the flooder instead.
+    read_after: Option<Instant>,
     in_flight: FuturesOrdered<AckFuture>,
 }
 
-/// Runs one connection to its end.
-pub async fn run(socket: WebSocket, rooms: Rooms, frame_limit: usize) {
+/// Runs one connection of `caller` to its end.
+pub async fn run(socket: WebSocket, rooms: Rooms, caller: Caller, frame_limit: usize) {
     let _connected = Connected::new(&rooms, Transport::ws);
-    let nick: Arc<str> = format!("guest-{}", GUESTS.fetch_add(1, Ordering::Relaxed)).into();
-    let sub = rooms.subscribe(Role::Participant(nick.clone()));
+    // Until its `hello`, a visitor is `guest-N`; a user is its user name.
+    let who = caller.acting_as(&format!("guest-{}", GUESTS.fetch_add(1, Ordering::Relaxed)));
+    let sub = rooms.subscribe(who.clone(), Role::Participant(who.name().clone()));
+    let limits = rooms.limits();
+    let bucket = TokenBucket::new(limits.messages_per_second, limits.message_burst);
     let mut session = Session {
         rooms,
+        caller,
         sub,
-        nick,
+        bucket,
+        read_after: None,
         in_flight: FuturesOrdered::new(),
     };
     let (mut sink, mut stream) = socket.split();
@@ -113,11 +129,13 @@ impl Session {
     ) -> End {
         loop {
             let out = tokio::select! {
-                frame = stream.next(), if self.in_flight.len() < MAX_IN_FLIGHT => match frame {
+                frame = read(stream, self.read_after), if self.in_flight.len() < MAX_IN_FLIGHT => match frame {
                     Some(Ok(WsMessage::Text(text))) => {
                         if text.len() > frame_limit {
                             return End::Close(CLOSE_TOO_BIG, format!("frame over the limit of {frame_limit} bytes"));
                         }
+                        // The pause, if any, is over.
+                        self.read_after = None;
                         self.handle(text.as_str())
                     }
                     Some(Ok(WsMessage::Binary(_))) => {
@@ -238,6 +256,7 @@ impl Session {
                 text,
                 reference,
             } => {
+                self.take_token()?;
                 let room = room_name(&room)?;
                 if !self.sub.is_joined(&room) {
                     return Err(refused(RoomError::NotJoined(room.to_string())));
@@ -246,7 +265,7 @@ impl Session {
                     .rooms
                     .submit(NewPost {
                         room: room.clone(),
-                        from: self.nick.to_string(),
+                        author: self.sub.who().clone(),
                         text,
                         via: Via::Ws,
                         reference: reference.clone(),
@@ -265,7 +284,10 @@ impl Session {
             } => {
                 let room = room_name(&room)?;
                 let query = history_query(before, after, limit).map_err(|m| ("bad_query", m))?;
-                let messages = self.rooms.history(&room, query).map_err(refused)?;
+                let messages = self
+                    .rooms
+                    .history(self.sub.who(), &room, query)
+                    .map_err(refused)?;
                 Ok(vec![Frame::History {
                     room: &room,
                     messages: &messages,
@@ -273,6 +295,7 @@ impl Session {
                 .text()])
             }
             ClientOp::Typing { room } => {
+                self.take_token()?;
                 let room = room_name(&room)?;
                 self.sub.typing(&room, Via::Ws).map_err(refused)?;
                 Ok(Vec::new())
@@ -281,23 +304,70 @@ impl Session {
         }
     }
 
+    /// A visitor takes `nick` (a guest's name is `guest:nick`); a user's
+    /// name is its user name, and a `hello` naming anyone else is refused.
     fn hello(&mut self, nick: String) -> Result<Vec<String>, (&'static str, String)> {
         check_name(&nick).map_err(|m| ("bad_nick", m))?;
-        let nick: Arc<str> = nick.into();
-        if !self.sub.set_role(Role::Participant(nick.clone())) {
-            return Err((
-                "already_joined",
-                "send hello before joining any room".into(),
-            ));
+        if let Some(user) = self.caller.user() {
+            if nick != **user.name() {
+                return Err((
+                    "bad_nick",
+                    format!("logged in as {user}: a user's name is its user name"),
+                ));
+            }
+        } else {
+            let who = self.caller.acting_as(&nick);
+            let role = Role::Participant(who.name().clone());
+            if !self.sub.set_identity(who, role) {
+                return Err((
+                    "already_joined",
+                    "send hello before joining any room".into(),
+                ));
+            }
         }
-        self.nick = nick;
+        let who = self.sub.who();
         Ok(vec![Frame::Welcome {
-            nick: &self.nick,
+            nick: who.name(),
+            kind: who.kind(),
             hub: self.rooms.hub_id(),
             max_message_bytes: self.rooms.limits().max_message_bytes,
         }
         .text()])
     }
+
+    /// Takes a token for a post or typing note, or refuses it: the
+    /// connection stays open, and nothing taken before is affected.
+    fn take_token(&mut self) -> Result<(), (&'static str, String)> {
+        let now = Instant::now();
+        if self.bucket.take(now) {
+            return Ok(());
+        }
+        let limits = self.rooms.limits();
+        // At most this long until the next token.
+        let token = Duration::from_secs_f64(1.0 / f64::from(limits.messages_per_second.max(1)));
+        self.read_after = Some(now + token);
+        Err((
+            "rate_limited",
+            format!(
+                "over {} messages a second on this connection (limits.messages_per_second, \
+                 bursts of {}): this one was not taken; send it again in a moment",
+                limits.messages_per_second, limits.message_burst
+            ),
+        ))
+    }
+}
+
+/// The client's next frame, not before `after`. Dropped unfinished (another
+/// branch of the session's loop won), it has read nothing: `next` is
+/// cancel-safe, and the next call waits for the same instant.
+async fn read(
+    stream: &mut futures_util::stream::SplitStream<WebSocket>,
+    after: Option<Instant>,
+) -> Option<Result<WsMessage, axum::Error>> {
+    if let Some(at) = after {
+        tokio::time::sleep_until(at.into()).await;
+    }
+    stream.next().await
 }
 
 /// Sends frames with one flush, unless the hub ends the subscription

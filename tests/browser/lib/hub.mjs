@@ -139,6 +139,18 @@ export class Hub {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
+  /**
+   * Adds a user with `hubbub user add NAME` (the password on stdin); a
+   * running hub is reached through its control socket.
+   */
+  addUser(name, password, { admin = false } = {}) {
+    const args = ["--data", this.dataDir, "user", "add", name];
+    if (this.configFile) args.unshift("--config", this.configFile);
+    if (admin) args.push("--admin");
+    const result = spawnSync(HUB_BIN, args, { input: `${password}\n`, encoding: "utf8" });
+    if (result.status !== 0) throw new Error(`hubbub user add ${name}: ${result.stderr}`);
+  }
+
   /** POSTs `text` to a room as a JSON body, as a device or script would. */
   async post(room, text, from = "sensor", ref = undefined) {
     const reply = await fetch(`${this.url}/api/rooms/${room}/messages`, {
