@@ -18,7 +18,11 @@ fn slow_consumer_drops(metrics: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscriber_that_stops_reading_drops_its_oldest_and_slows_no_one() {
-    let hub = Hub::with_config("[mqtt]\nmax_queued_messages = 50\nmax_inflight = 32\n");
+    // The publisher sends 200 messages as fast as it can: no rate limit
+    // here (its burst would be exactly used up), only slow readers.
+    let hub = Hub::with_config(
+        "[mqtt]\nmax_queued_messages = 50\nmax_inflight = 32\n[limits]\nmessages_per_second = 0\n",
+    );
 
     // Subscribes at QoS 1, then never acknowledges or reads again.
     let mut slow = raw5(&hub, "slow-reader").await;

@@ -10,13 +10,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hubbub_core::{NewPost, PendingPost, Rooms, Via};
+use hubbub_core::limits::ConnectionLimiter;
+use hubbub_core::{Identity, NewPost, PendingPost, RoomError, RoomName, Rooms, Via};
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::hooks::{ClientInfo, Hooks};
 use super::packet::{Publish, Qos, Reason, SubscribeFilter, Will};
+use super::policy::{ClientInfo, Policy, ERRORS_PREFIX};
 use super::room_topics::{self, RoomTopic};
 use super::session::{Enqueued, Queued, Session};
 use super::topic::{check_topic_name, matches, SubscriptionTree};
@@ -55,9 +56,11 @@ struct State {
 /// The MQTT broker.
 pub struct Broker {
     pub(crate) config: MqttConfig,
-    pub(crate) hooks: Arc<dyn Hooks>,
+    pub(crate) policy: Policy,
     pub(crate) rooms: Rooms,
     pub(crate) slots: Arc<Semaphore>,
+    /// Client connections over every transport (`[limits]`).
+    pub(crate) limiter: Arc<ConnectionLimiter>,
     pub(crate) stats: Stats,
     pub(crate) shutdown: CancellationToken,
     state: Mutex<State>,
@@ -66,12 +69,19 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// A broker over `rooms`, with these rules.
-    pub fn new(config: MqttConfig, hooks: Arc<dyn Hooks>, rooms: Rooms) -> Arc<Self> {
+    /// A broker over `rooms`, with these rules, counting its connections
+    /// in `limiter` too.
+    pub(crate) fn new(
+        config: MqttConfig,
+        policy: Policy,
+        limiter: Arc<ConnectionLimiter>,
+        rooms: Rooms,
+    ) -> Arc<Self> {
         Arc::new(Self {
             slots: Arc::new(Semaphore::new(config.max_connections)),
             config,
-            hooks,
+            policy,
+            limiter,
             rooms,
             stats: Stats::default(),
             shutdown: CancellationToken::new(),
@@ -92,10 +102,12 @@ impl Broker {
 
     /// Gives connection `conn` the session of `client_id`, taking it over
     /// from any other connection. Returns the session and whether it was
-    /// resumed.
+    /// resumed. A session is resumed only by the identity it belongs to:
+    /// its subscriptions and queue may hold what another may not read.
     pub(crate) fn attach(
         &self,
         client_id: &str,
+        who: &Identity,
         clean_start: bool,
         expiry_secs: u32,
         conn: u64,
@@ -116,16 +128,20 @@ impl Broker {
             .as_ref()
             .is_some_and(|old| old.state().expired(Instant::now()));
         let (session, present) = match existing {
-            Some(old) if !clean_start && !expired => (old, true),
+            Some(old) if !clean_start && !expired && old.who == *who => (old, true),
             Some(old) => {
                 // Its connection (if any) no longer has a session: when it
                 // ends it must neither free this client id's new
                 // subscriptions nor leave a delayed will behind.
                 old.state().attached = None;
                 Self::forget(&mut state, &old);
-                (self.new_session(&mut state, client_id, expiry_secs), false)
+                let new = self.new_session(&mut state, client_id, who, expiry_secs);
+                (new, false)
             }
-            None => (self.new_session(&mut state, client_id, expiry_secs), false),
+            None => (
+                self.new_session(&mut state, client_id, who, expiry_secs),
+                false,
+            ),
         };
         {
             let mut s = session.state();
@@ -136,9 +152,16 @@ impl Broker {
         (session, present)
     }
 
-    fn new_session(&self, state: &mut State, client_id: &str, expiry_secs: u32) -> Arc<Session> {
+    fn new_session(
+        &self,
+        state: &mut State,
+        client_id: &str,
+        who: &Identity,
+        expiry_secs: u32,
+    ) -> Arc<Session> {
         let session = Session::new(
             client_id.to_owned(),
+            who.clone(),
             expiry_secs,
             self.config.max_queued_messages,
         );
@@ -236,18 +259,32 @@ impl Broker {
         state.tree.remove(&session.client_id, filter)
     }
 
-    /// Retained messages matching `filter`, as they should go out now.
-    pub(crate) fn retained_for(&self, filter: &str) -> Vec<Publish> {
+    /// Retained messages matching `filter` that `client` may read, as
+    /// they should go out now.
+    pub(crate) fn retained_for(&self, filter: &str, client: &ClientInfo) -> Vec<Publish> {
         let now = Instant::now();
-        let mut state = self.state();
-        state
-            .retained
-            .retain(|_, q| q.expires.is_none_or(|e| e > now));
-        state
-            .retained
-            .iter()
-            .filter(|(topic, _)| matches(filter, topic))
-            .filter_map(|(_, q)| q.clone().fresh(now))
+        let matching: Vec<Queued> = {
+            let mut state = self.state();
+            state
+                .retained
+                .retain(|_, q| q.expires.is_none_or(|e| e > now));
+            state
+                .retained
+                .iter()
+                .filter(|(topic, _)| matches(filter, topic))
+                .map(|(_, q)| q.clone())
+                .collect()
+        };
+        matching
+            .into_iter()
+            .filter(|q| {
+                self.policy.audience(&q.publish.topic).admits(
+                    &self.policy,
+                    &client.who,
+                    &client.client_id,
+                )
+            })
+            .filter_map(|q| q.fresh(now))
             .collect()
     }
 
@@ -264,17 +301,11 @@ impl Broker {
                 "topics starting with $ belong to the hub".into(),
             );
         }
-        if !self.hooks.may_publish(client, &publish.topic) {
-            return Accepted::Refused(
-                Reason::NotAuthorized,
-                format!("not allowed to publish to {}", publish.topic),
-            );
-        }
-        let sender = client
-            .user
-            .clone()
-            .unwrap_or_else(|| client.client_id.clone());
         match room_topics::classify(&publish.topic) {
+            None if !self.policy.may_publish(client, &publish.topic) => Accepted::Refused(
+                Reason::NotAuthorized,
+                format!("not allowed to publish to {} (mqtt.acl)", publish.topic),
+            ),
             None => Accepted::Routed(self.route(&publish, Some(&client.client_id))),
             Some(RoomTopic::Post(room)) => {
                 let body = match room_topics::post_body(&publish.payload) {
@@ -282,22 +313,30 @@ impl Broker {
                     Err(e) => return Accepted::Refused(room_topics::reason_for(&e), e.to_string()),
                 };
                 let post = NewPost {
-                    room,
-                    from: sender,
+                    room: room.clone(),
+                    author: client.who.clone(),
                     text: body.text,
                     via: Via::Mqtt,
                     reference: body.reference,
                 };
                 match self.rooms.submit(post) {
                     Ok(pending) => Accepted::Room(pending),
-                    Err(e) => Accepted::Refused(room_topics::reason_for(&e), e.to_string()),
+                    Err(e) => self.refused_in_room(client, &room, &e),
                 }
             }
             Some(RoomTopic::Typing(room)) => {
-                // Tell the room's other participants too; a room that does
-                // not exist has no one to tell.
-                let _ = self.rooms.typing(&room, &sender, Via::Mqtt);
-                Accepted::Routed(self.route(&publish, Some(&client.client_id)))
+                // Tell the room's other participants too. The room's rules
+                // may refuse it; a room that does not exist merely has no
+                // one to tell, and its topic is passed on all the same.
+                match self.rooms.typing(&room, &client.who, Via::Mqtt) {
+                    Err(e)
+                        if matches!(e, RoomError::ReadOnly(_))
+                            || !self.rooms.can_read(&client.who, &room) =>
+                    {
+                        self.refused_in_room(client, &room, &e)
+                    }
+                    _ => Accepted::Routed(self.route(&publish, Some(&client.client_id))),
+                }
             }
             Some(RoomTopic::Presence(_)) => Accepted::Refused(
                 Reason::NotAuthorized,
@@ -307,7 +346,20 @@ impl Broker {
         }
     }
 
-    /// Routes a message to every matching session at
+    /// A room refused a post or typing: a room `client` may not see is
+    /// "not authorized" on MQTT (as a subscription to it is), not "topic
+    /// name invalid".
+    fn refused_in_room(&self, client: &ClientInfo, room: &RoomName, e: &RoomError) -> Accepted {
+        let reason = match e {
+            RoomError::NoSuchRoom(_) if !self.rooms.can_read(&client.who, room) => {
+                Reason::NotAuthorized
+            }
+            _ => room_topics::reason_for(e),
+        };
+        Accepted::Refused(reason, e.to_string())
+    }
+
+    /// Routes a message to every matching session that may read it, at
     /// min(publish QoS, subscription QoS); keeps it if retained. Returns how
     /// many sessions it went to.
     pub(crate) fn route(&self, publish: &Publish, publisher: Option<&str>) -> usize {
@@ -336,9 +388,16 @@ impl Broker {
                 .filter_map(|(client, sub)| state.sessions.get(&*client).map(|s| (s.clone(), sub)))
                 .collect()
         };
+        let audience = self.policy.audience(&publish.topic);
         let mut delivered = 0;
         for (session, sub) in targets {
             if sub.no_local && publisher == Some(session.client_id.as_str()) {
+                continue;
+            }
+            // Asked now, not at subscribe time: a wildcard never brings
+            // what its subscriber may not read, and a rule changed at run
+            // time applies to the next message.
+            if !audience.admits(&self.policy, &session.who, &session.client_id) {
                 continue;
             }
             let mut out = publish.clone();
@@ -389,7 +448,7 @@ impl Broker {
         let payload =
             json!({"topic": topic, "reason": format!("{reason:?}"), "message": why}).to_string();
         self.publish_from_hub(
-            format!("$SYS/hubbub/errors/{}", client.client_id),
+            format!("{ERRORS_PREFIX}{}", client.client_id),
             Bytes::from(payload),
             Qos::AtMostOnce,
             false,

@@ -85,13 +85,29 @@ pub fn sniff_version(buf: &[u8], max: usize) -> Result<Option<Version>, DecodeEr
             max,
         });
     }
-    let header = &buf[1 + len_len..];
+    // Look no further than this packet. Once all of it is here, a protocol
+    // name or level past its end is malformed: waiting for more would take
+    // bytes that are not the CONNECT's (found by fuzzing: a complete CONNECT
+    // whose name length runs past it held the handshake until the connect
+    // timeout, buffering up to 64 KiB past the packet and past the limit).
+    let start = 1 + len_len;
+    let complete = buf.len() - start >= remaining;
+    let header = &buf[start..buf.len().min(start + remaining)];
+    let more = |what: &str| {
+        if complete {
+            Err(DecodeError::Malformed(format!(
+                "CONNECT of {remaining} bytes ends inside its {what}"
+            )))
+        } else {
+            Ok(None)
+        }
+    };
     if header.len() < 2 {
-        return Ok(None);
+        return more("protocol name");
     }
     let name_len = usize::from(u16::from_be_bytes([header[0], header[1]]));
     let Some(&level) = header.get(2 + name_len) else {
-        return Ok(None);
+        return more("protocol name or level");
     };
     match (&header[2..2 + name_len], level) {
         (b"MQTT", 4) => Ok(Some(Version::V311)),
@@ -564,6 +580,9 @@ impl Codec {
                         SubscribeOutcome::Refused(Reason::SharedSubscriptionsNotSupported) => {
                             v5::SubscribeReasonCode::SharedSubscriptionsNotSupported
                         }
+                        SubscribeOutcome::Refused(Reason::QuotaExceeded) => {
+                            v5::SubscribeReasonCode::QuotaExceeded
+                        }
                         SubscribeOutcome::Refused(_) => v5::SubscribeReasonCode::Unspecified,
                     })
                     .collect(),
@@ -611,6 +630,7 @@ fn connack_code_v5(reason: Reason) -> v5::ConnectReturnCode {
         Reason::ProtocolError => C::ProtocolError,
         Reason::PacketTooLarge => C::PacketTooLarge,
         Reason::ServerShuttingDown => C::ServerUnavailable,
+        Reason::QuotaExceeded => C::QuotaExceeded,
         _ => C::UnspecifiedError,
     }
 }
@@ -624,6 +644,7 @@ fn puback_reason_v5(reason: Reason) -> v5::PubAckReason {
         Reason::TopicNameInvalid => R::TopicNameInvalid,
         Reason::PayloadFormatInvalid => R::PayloadFormatInvalid,
         Reason::ImplementationSpecific => R::ImplementationSpecificError,
+        Reason::QuotaExceeded => R::QuotaExceeded,
         _ => R::UnspecifiedError,
     }
 }
@@ -637,6 +658,7 @@ fn pubrec_reason_v5(reason: Reason) -> v5::PubRecReason {
         Reason::TopicNameInvalid => R::TopicNameInvalid,
         Reason::PayloadFormatInvalid => R::PayloadFormatInvalid,
         Reason::ImplementationSpecific => R::ImplementationSpecificError,
+        Reason::QuotaExceeded => R::QuotaExceeded,
         _ => R::UnspecifiedError,
     }
 }
@@ -657,6 +679,8 @@ fn disconnect_reason_v5(reason: Reason) -> v5::DisconnectReasonCode {
         Reason::PacketTooLarge => D::PacketTooLarge,
         Reason::PayloadFormatInvalid => D::PayloadFormatInvalid,
         Reason::SharedSubscriptionsNotSupported => D::SharedSubscriptionNotSupported,
+        Reason::MessageRateTooHigh => D::MessageRateTooHigh,
+        Reason::QuotaExceeded => D::QuotaExceeded,
         _ => D::UnspecifiedError,
     }
 }
@@ -697,6 +721,35 @@ mod tests {
             sniff_version(&[0x10, 0xff, 0xff, 0xff, 0xff, 0x01], 1024),
             Err(DecodeError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_whole_connect_with_a_name_past_its_end_is_malformed() {
+        // Found by fuzzing: remaining length 2, then a protocol name
+        // length of 0x51 that runs past the packet. Once the packet is all
+        // here, waiting for the name would only read what follows it.
+        let connect = [0x10u8, 0x02, 0x00, 0x51];
+        assert!(matches!(
+            sniff_version(&connect, 64),
+            Err(DecodeError::Malformed(_))
+        ));
+        // What follows the packet changes nothing.
+        let mut more = connect.to_vec();
+        more.extend_from_slice(&[0x30; 100]);
+        assert!(matches!(
+            sniff_version(&more, 64),
+            Err(DecodeError::Malformed(_))
+        ));
+        // A name that ends in the packet without the level after it.
+        assert!(matches!(
+            sniff_version(&[0x10, 0x06, 0x00, 0x04, b'M', b'Q', b'T', b'T'], 64),
+            Err(DecodeError::Malformed(_))
+        ));
+        // Cut off inside the packet: wait.
+        assert_eq!(
+            sniff_version(&connect_bytes(b"MQTT", 4)[..7], 64).unwrap(),
+            None
+        );
     }
 
     #[test]
@@ -755,6 +808,36 @@ mod tests {
             let mut buf = BytesMut::from(&[0xC0u8, 0][..]);
             assert!(matches!(codec.decode(&mut buf), Ok(Some(Inbound::PingReq))));
         }
+    }
+
+    /// The fuzz seeds (`bridge/fuzz/seeds/mqtt_packet`) are what their
+    /// names say: a CONNECT of that version, then whole client packets.
+    #[test]
+    fn the_fuzz_seeds_decode() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/mqtt_packet");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let version = match name.split('-').next() {
+                Some("v311") => Version::V311,
+                Some("v5") => Version::V5,
+                _ => panic!("{name}: a seed's name starts with v311- or v5-"),
+            };
+            let mut buf = BytesMut::from(&std::fs::read(&path).unwrap()[..]);
+            assert_eq!(sniff_version(&buf, 1024).unwrap(), Some(version), "{name}");
+            let codec = Codec::new(version, 1024);
+            let mut packets = Vec::new();
+            while !buf.is_empty() {
+                match codec.decode(&mut buf) {
+                    Ok(Some(p)) => packets.push(p),
+                    other => panic!("{name}: {other:?} after {packets:?}"),
+                }
+            }
+            assert!(matches!(packets[0], Inbound::Connect(_)), "{name}");
+            seen += 1;
+        }
+        assert!(seen >= 4, "seeds in {}", dir.display());
     }
 
     #[test]

@@ -11,17 +11,18 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use futures_util::stream::FuturesOrdered;
 use futures_util::StreamExt;
-use hubbub_core::{Resume, Role, Subscription};
+use hubbub_core::limits::{Crowded, TokenBucket};
+use hubbub_core::{Identity, Resume, Role, RoomError, Subscription};
 use tokio_util::sync::CancellationToken;
 
 use super::broker::{Accepted, Broker};
 use super::codec::{sniff_version, Codec, DecodeError};
-use super::hooks::{AuthOutcome, ClientInfo};
 use super::link::Link;
 use super::packet::{
     ConnAckInfo, Connect, Inbound, Outbound, Publish, Qos, Reason, RetainHandling, SubscribeFilter,
     SubscribeOutcome, Version,
 };
+use super::policy::{ClientInfo, Refusal};
 use super::room_topics;
 use super::session::{Inflight, Session};
 use super::topic::{check_filter, has_wildcard, is_shared};
@@ -135,6 +136,19 @@ pub(crate) async fn serve(broker: Arc<Broker>, mut link: Link, peer: Option<Sock
         .await;
         return;
     };
+    // Counted over every transport until this connection ends.
+    let _counted = match broker.limiter.admit(peer.map(|p| p.ip())) {
+        Ok(permit) => permit,
+        Err(crowded) => {
+            tracing::warn!(?peer, why = %crowded, "MQTT connection refused");
+            let reason = match crowded {
+                Crowded::Total(_) => Reason::ServerBusy,
+                Crowded::PerAddress(_) => Reason::QuotaExceeded,
+            };
+            refuse(&mut link, codec, reason, Some(crowded.to_string())).await;
+            return;
+        }
+    };
     let v5 = codec.version() == Version::V5;
     let (client_id, assigned) = if connect.client_id.is_empty() {
         if !connect.clean_start && !v5 {
@@ -150,19 +164,15 @@ pub(crate) async fn serve(broker: Arc<Broker>, mut link: Link, peer: Option<Sock
         refuse(&mut link, codec, Reason::ClientIdNotValid, Some(why)).await;
         return;
     }
-    let user = match broker.hooks.authenticate(
-        &client_id,
-        connect.username.as_deref(),
-        connect.password.as_deref(),
-        peer,
-    ) {
-        AuthOutcome::Allow { user } => user,
-        AuthOutcome::BadCredentials => {
-            refuse(&mut link, codec, Reason::BadUserNameOrPassword, None).await;
+    let who = match log_in(&broker, &client_id, &connect, peer, timeout).await {
+        None => {
+            link.close().await;
             return;
         }
-        AuthOutcome::NotAuthorized => {
-            refuse(&mut link, codec, Reason::NotAuthorized, None).await;
+        Some(Ok(who)) => who,
+        Some(Err(refusal)) => {
+            tracing::info!(?peer, client = %client_id, reason = ?refusal.reason, why = %refusal.words, "MQTT login refused");
+            refuse(&mut link, codec, refusal.reason, Some(refusal.words)).await;
             return;
         }
     };
@@ -190,16 +200,13 @@ pub(crate) async fn serve(broker: Arc<Broker>, mut link: Link, peer: Option<Sock
     let token = CancellationToken::new();
     let (session, present) = broker.attach(
         &client_id,
+        &who,
         connect.clean_start,
         expiry,
         conn_id,
         token.clone(),
     );
-    let client = ClientInfo {
-        client_id,
-        user,
-        peer,
-    };
+    let client = ClientInfo { client_id, who };
     let info = ConnAckInfo {
         session_present: present,
         assigned_client_id: assigned.then(|| client.client_id.clone()),
@@ -215,7 +222,7 @@ pub(crate) async fn serve(broker: Arc<Broker>, mut link: Link, peer: Option<Sock
         broker.detach(&session, conn_id, connect.will, &client);
         return;
     }
-    tracing::debug!(client = %client.client_id, ?peer, present, "mqtt client connected");
+    tracing::debug!(client = %client.client_id, who = %client.who, ?peer, present, "mqtt client connected");
     broker
         .stats
         .connected
@@ -226,7 +233,9 @@ pub(crate) async fn serve(broker: Arc<Broker>, mut link: Link, peer: Option<Sock
         .unwrap_or(u16::MAX)
         .min(broker.config.max_inflight)
         .max(1);
+    let limits = broker.rooms.limits();
     let mut conn = Connection {
+        bucket: TokenBucket::new(limits.messages_per_second, limits.message_burst),
         broker: broker.clone(),
         session: session.clone(),
         codec,
@@ -259,6 +268,42 @@ pub(crate) async fn serve(broker: Arc<Broker>, mut link: Link, peer: Option<Sock
     drop(permit);
 }
 
+/// Decides who the client is (see [`super::policy::Policy::login`]) within
+/// `timeout`. A refusal that asks to be held back (the address failed too
+/// often) is answered only after that wait, at most `timeout`: a client
+/// that is slowed down gets one answer per wait, and only an attempt made
+/// after the wait is checked. `None` if the hub stops meanwhile.
+async fn log_in(
+    broker: &Broker,
+    client_id: &str,
+    connect: &Connect,
+    peer: Option<SocketAddr>,
+    timeout: Duration,
+) -> Option<Result<Identity, Refusal>> {
+    let check = broker.policy.login(
+        client_id,
+        connect.username.as_deref(),
+        connect.password.as_deref(),
+        peer.map(|p| p.ip()),
+    );
+    let outcome = tokio::select! {
+        checked = tokio::time::timeout(timeout, check) => checked.unwrap_or_else(|_| {
+            Err(Refusal::now(Reason::ServerBusy, "the login could not be checked in time"))
+        }),
+        () = broker.shutdown.cancelled() => return None,
+    };
+    if let Err(Refusal {
+        delay: Some(wait), ..
+    }) = &outcome
+    {
+        tokio::select! {
+            () = tokio::time::sleep((*wait).min(timeout)) => {}
+            () = broker.shutdown.cancelled() => return None,
+        }
+    }
+    Some(outcome)
+}
+
 fn rand_id() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -280,6 +325,8 @@ async fn refuse(link: &mut Link, codec: Codec, reason: Reason, words: Option<Str
 
 struct Connection {
     broker: Arc<Broker>,
+    /// `limits.messages_per_second` for this connection's PUBLISHes.
+    bucket: TokenBucket,
     session: Arc<Session>,
     codec: Codec,
     client: ClientInfo,
@@ -385,6 +432,9 @@ impl Connection {
                 Err(Stop(End::Abrupt))
             }
             Inbound::Publish(p) => {
+                if !self.bucket.take(Instant::now()) {
+                    return Err(self.too_fast().await);
+                }
                 self.publish(p);
                 Ok(())
             }
@@ -483,6 +533,22 @@ impl Connection {
         }
     }
 
+    /// Over `limits.messages_per_second`: acknowledges everything already
+    /// taken (so nothing accepted is lost, and nothing acknowledged is sent
+    /// again), says why (MQTT 5; 3.1.1 just closes) and ends the
+    /// connection. The PUBLISH over the limit is not taken; the client
+    /// sends it again when it reconnects.
+    async fn too_fast(&mut self) -> Stop {
+        tracing::info!(client = %self.client.client_id, "MQTT client over limits.messages_per_second; disconnecting");
+        self.drain_acks().await;
+        self.disconnect(
+            Reason::MessageRateTooHigh,
+            "over the message rate (limits.messages_per_second)",
+        )
+        .await;
+        Stop(End::Abrupt)
+    }
+
     async fn subscribe(&mut self, pkid: u16, filters: Vec<SubscribeFilter>) -> Result<(), Stop> {
         let mut outcomes = Vec::with_capacity(filters.len());
         let mut retained = Vec::new();
@@ -497,7 +563,7 @@ impl Connection {
                     RetainHandling::Never => false,
                 };
                 if send_retained {
-                    for mut r in self.broker.retained_for(&f.filter) {
+                    for mut r in self.broker.retained_for(&f.filter, &self.client) {
                         r.qos = r.qos.min(q);
                         r.retain = true;
                         retained.push(r);
@@ -525,26 +591,35 @@ impl Connection {
                 return SubscribeOutcome::Refused(Reason::TopicFilterInvalid);
             }
         }
-        if !self.broker.hooks.may_subscribe(&self.client, &f.filter) {
+        if !self.broker.policy.may_subscribe(&self.client, &f.filter) {
+            tracing::debug!(client = %self.client.client_id, filter = %f.filter, "mqtt subscription not authorized");
             return SubscribeOutcome::Refused(Reason::NotAuthorized);
         }
+        let full = {
+            let state = self.session.state();
+            !state.subscriptions.contains_key(&f.filter)
+                && state.subscriptions.len() >= self.broker.config.max_subscriptions
+        };
+        if full {
+            return SubscribeOutcome::Refused(Reason::QuotaExceeded);
+        }
         if let Some(room) = room_topics::subscribed_room(&f.filter) {
-            if self.presence().join(&room, &Resume::default()).is_err() {
-                return SubscribeOutcome::Refused(Reason::TopicFilterInvalid);
+            match self.presence().join(&room, &Resume::default()) {
+                Ok(_) => {}
+                Err(RoomError::TooManyRooms { .. }) => {
+                    return SubscribeOutcome::Refused(Reason::QuotaExceeded)
+                }
+                Err(_) => return SubscribeOutcome::Refused(Reason::TopicFilterInvalid),
             }
         }
         SubscribeOutcome::Granted(f.qos)
     }
 
     fn presence(&mut self) -> &mut Subscription {
-        let name = self
-            .client
-            .user
-            .clone()
-            .unwrap_or_else(|| self.client.client_id.clone());
+        let who = self.client.who.clone();
         let rooms = &self.broker.rooms;
         self.presence
-            .get_or_insert_with(|| rooms.subscribe(Role::Present(name.into())))
+            .get_or_insert_with(|| rooms.subscribe(who.clone(), Role::Present(who.name().clone())))
     }
 
     /// A resumed session shows up again in the rooms it subscribes to.

@@ -62,7 +62,9 @@ pub(crate) async fn run(broker: Arc<Broker>) {
                     );
                     break;
                 }
-                Next::Closed(CloseReason::ShuttingDown) => return,
+                // Only members' queues are closed for a rule change; a tap
+                // is no member.
+                Next::Closed(CloseReason::ShuttingDown | CloseReason::AccessChanged) => return,
             }
         }
     }
@@ -77,7 +79,7 @@ fn repair(broker: &Broker, room: &RoomName, prev: u64, seq: u64) {
             seq: after,
             limit: REPAIR_PAGE,
         };
-        let page = match broker.rooms.history(room, query) {
+        let page = match broker.rooms.history_of_any(room, query) {
             Ok(page) => page,
             Err(e) => {
                 tracing::warn!(room = %room, error = %e, "could not repair the MQTT feed from history");

@@ -196,6 +196,10 @@ pub enum Reason {
     TopicNameInvalid,
     /// 0x95
     PacketTooLarge,
+    /// 0x96
+    MessageRateTooHigh,
+    /// 0x97
+    QuotaExceeded,
     /// 0x99
     PayloadFormatInvalid,
     /// 0x9E

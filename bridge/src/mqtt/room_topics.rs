@@ -100,7 +100,8 @@ pub fn reason_for(e: &RoomError) -> Reason {
         | RoomError::TooLarge { .. }
         | RoomError::BadRef { .. }
         | RoomError::NotUtf8 => Reason::PayloadFormatInvalid,
-        RoomError::NotJoined(_) => Reason::NotAuthorized,
+        RoomError::NotJoined(_) | RoomError::ReadOnly(_) => Reason::NotAuthorized,
+        RoomError::TooManyRooms { .. } => Reason::QuotaExceeded,
         RoomError::StoreUnavailable(_) | RoomError::ShuttingDown => Reason::ImplementationSpecific,
     }
 }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use hubbub_core::Identity;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -129,6 +130,9 @@ impl SessionState {
 pub struct Session {
     /// The client id it belongs to.
     pub client_id: String,
+    /// Who it belongs to: what it may receive is decided by this identity,
+    /// and only this identity resumes it.
+    pub who: Identity,
     state: Mutex<SessionState>,
     /// Woken when something is queued.
     pub wake: Notify,
@@ -136,9 +140,10 @@ pub struct Session {
 
 impl Session {
     /// A new, empty session.
-    pub fn new(client_id: String, expiry_secs: u32, max_queue: usize) -> Arc<Self> {
+    pub fn new(client_id: String, who: Identity, expiry_secs: u32, max_queue: usize) -> Arc<Self> {
         Arc::new(Self {
             client_id,
+            who,
             state: Mutex::new(SessionState {
                 attached: None,
                 queue: VecDeque::new(),
@@ -210,7 +215,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_drops_its_oldest() {
-        let s = Session::new("c".into(), 60, 2);
+        let s = Session::new("c".into(), Identity::Anonymous("c".into()), 60, 2);
         let mut st = s.state();
         st.attached = Some((1, CancellationToken::new()));
         let outcomes: Vec<Enqueued> = (0..3)
@@ -237,7 +242,7 @@ mod tests {
 
     #[test]
     fn packet_ids_skip_those_in_flight() {
-        let s = Session::new("c".into(), 0, 10);
+        let s = Session::new("c".into(), Identity::Anonymous("c".into()), 0, 10);
         let mut st = s.state();
         st.inflight.insert(1, Inflight::Released);
         assert_eq!(st.next_pkid(), 2);

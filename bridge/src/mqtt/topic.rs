@@ -75,6 +75,51 @@ pub fn matches(filter: &str, topic: &str) -> bool {
     }
 }
 
+/// Whether some topic matches both filters (a subscription that could
+/// receive something an ACL rule allows).
+pub fn overlaps(a: &str, b: &str) -> bool {
+    if first_level_excludes(a, b) || first_level_excludes(b, a) {
+        return false;
+    }
+    let (mut x, mut y) = (a.split('/'), b.split('/'));
+    loop {
+        match (x.next(), y.next()) {
+            (Some("#"), _) | (_, Some("#")) | (None, None) => return true,
+            (Some("+"), Some(_)) | (Some(_), Some("+")) => {}
+            (Some(p), Some(q)) if p == q => {}
+            _ => return false,
+        }
+    }
+}
+
+/// Whether every topic `specific` matches is matched by `general` too (a
+/// subscription that an ACL `deny` leaves nothing of).
+pub fn covers(general: &str, specific: &str) -> bool {
+    if first_level_excludes(general, specific) {
+        return false;
+    }
+    let (mut g, mut s) = (general.split('/'), specific.split('/'));
+    let mut first = true;
+    loop {
+        match (g.next(), s.next()) {
+            (Some("#"), _) | (None, None) => return true,
+            // A whole `#` matches topics of one level or more, as `+/#` does.
+            (Some("+"), Some("#")) if first => return g.next() == Some("#"),
+            (Some(_), Some("#")) => return false,
+            (Some("+"), Some(_)) => {}
+            (Some(gl), Some(sl)) if gl == sl && sl != "+" => {}
+            _ => return false,
+        }
+        first = false;
+    }
+}
+
+/// A filter with a wildcard first level matches no `$` topic, so it has
+/// none in common with a filter whose first level starts with `$`.
+fn first_level_excludes(wild: &str, dollar: &str) -> bool {
+    wild.starts_with(['+', '#']) && dollar.starts_with('$')
+}
+
 /// Subscriptions indexed by filter level, so that routing a topic costs
 /// its number of levels, not the number of subscriptions.
 #[derive(Default)]
@@ -211,6 +256,48 @@ mod tests {
         assert!(!matches("#", "$SYS/x"));
         assert!(!matches("+/x", "$SYS/x"));
         assert!(matches("$SYS/#", "$SYS/x"));
+    }
+
+    /// Every filter of up to three levels over a small alphabet, checked
+    /// against every topic of up to four levels: `overlaps` and `covers`
+    /// agree with `matches`.
+    #[test]
+    fn overlap_and_cover_agree_with_matches() {
+        let topic_levels = ["a", "b", "$s", ""];
+        let mut topics: Vec<String> = topic_levels.iter().map(|l| l.to_string()).collect();
+        let mut deepest = topics.clone();
+        for _ in 0..3 {
+            deepest = deepest
+                .iter()
+                .flat_map(|t| topic_levels.iter().map(move |l| format!("{t}/{l}")))
+                .collect();
+            topics.extend(deepest.iter().cloned());
+        }
+        topics.retain(|t| check_topic_name(t).is_ok());
+        let filter_levels = ["a", "b", "$s", "+", "#"];
+        let mut filters: Vec<String> = filter_levels.iter().map(|l| l.to_string()).collect();
+        for _ in 0..2 {
+            let longer: Vec<String> = filters
+                .iter()
+                .flat_map(|f| filter_levels.iter().map(move |l| format!("{f}/{l}")))
+                .collect();
+            filters.extend(longer);
+        }
+        filters.sort();
+        filters.dedup();
+        filters.retain(|f| check_filter(f).is_ok());
+        let matched: Vec<Vec<bool>> = filters
+            .iter()
+            .map(|f| topics.iter().map(|t| matches(f, t)).collect())
+            .collect();
+        for (i, a) in filters.iter().enumerate() {
+            for (j, b) in filters.iter().enumerate() {
+                let both = (0..topics.len()).any(|k| matched[i][k] && matched[j][k]);
+                assert_eq!(overlaps(a, b), both, "overlaps({a}, {b})");
+                let all = (0..topics.len()).all(|k| !matched[j][k] || matched[i][k]);
+                assert_eq!(covers(a, b), all, "covers({a}, {b})");
+            }
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use futures_util::{SinkExt, StreamExt};
-use hubbub_tests::{Hub, RECV_TIMEOUT};
+use hubbub_tests::{ws_connect, Hub, WsStream, RECV_TIMEOUT};
 use rumqttc::mqttbytes::v4;
 use rumqttc::v5::mqttbytes::v5;
 use serde_json::Value;
@@ -27,7 +27,6 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// A window in which something must *not* arrive (a will after a clean
 /// disconnect, a second copy of a message). Long enough for a loaded
@@ -79,8 +78,6 @@ pub enum Got {
     Quiet,
 }
 
-type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
 enum Io {
     Tcp(TcpStream),
     Ws(Box<WsStream>),
@@ -115,19 +112,21 @@ impl Raw {
     /// A WebSocket connection to `ws://…/mqtt` with subprotocol `mqtt`;
     /// checks that the hub agreed to the subprotocol.
     pub async fn ws(url: &str) -> Raw {
-        let mut request = url.into_client_request().expect("a ws:// url");
+        Self::ws_with(url, None).await
+    }
+
+    /// Like [`Raw::ws`], to `wss://…/mqtt` with this TLS client config.
+    pub async fn wss(url: &str, tls: std::sync::Arc<rustls::ClientConfig>) -> Raw {
+        Self::ws_with(url, Some(tls)).await
+    }
+
+    async fn ws_with(url: &str, tls: Option<std::sync::Arc<rustls::ClientConfig>>) -> Raw {
+        let mut request = url.into_client_request().expect("a ws:// or wss:// url");
         request.headers_mut().insert(
             "Sec-WebSocket-Protocol",
             "mqtt".parse().expect("a header value"),
         );
-        let (ws, response) =
-            match tokio::time::timeout(RECV_TIMEOUT, tokio_tungstenite::connect_async(request))
-                .await
-            {
-                Err(_) => panic!("MQTT-over-WebSocket connect to {url} timed out"),
-                Ok(Err(e)) => panic!("MQTT-over-WebSocket connect to {url} failed: {e}"),
-                Ok(Ok(pair)) => pair,
-            };
+        let (ws, response) = ws_connect(request, tls).await;
         let protocol = response
             .headers()
             .get("Sec-WebSocket-Protocol")
