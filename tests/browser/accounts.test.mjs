@@ -13,6 +13,7 @@ import {
   person,
   say,
   shownMessages,
+  visit,
   waitForText,
   waitJoined,
   waitOnline,
@@ -20,22 +21,6 @@ import {
 import { Hub } from "./lib/hub.mjs";
 
 const PASSWORD = "correct horse battery";
-
-/** Opens the page in a browser context of its own and waits for a welcome form. */
-async function visit(browser, hub) {
-  const context = await browser.newContext();
-  const page = await context.newPage();
-  page.errors = [];
-  page.dialogs = [];
-  page.on("pageerror", (e) => page.errors.push(String(e)));
-  page.on("dialog", (d) => {
-    page.dialogs.push(d.message());
-    d.dismiss().catch(() => {});
-  });
-  const reply = await page.goto(`${hub.url}/`);
-  assert.equal(reply.status(), 200);
-  return page;
-}
 
 /** Fills the sign-in form and submits it. */
 async function signIn(page, name, password) {

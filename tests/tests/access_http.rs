@@ -499,14 +499,7 @@ async fn the_admin_api_shows_and_sets_room_rules_live() {
 
     // Let bob in; it applies to the next request.
     let rules = json!({"private": true, "members": ["alice", "bob"]});
-    let set = call(
-        &hub,
-        Some(&root),
-        Method::PUT,
-        "/api/admin/rooms/secret",
-        Some(rules),
-    )
-    .await;
+    let set = set_secret_rules(&hub, &root, rules).await;
     assert_eq!(set.json()["source"], "admin", "{set:?}");
     assert!(listed(&hub, Some(&bob))
         .await
@@ -524,14 +517,7 @@ async fn the_admin_api_shows_and_sets_room_rules_live() {
 
     // Read-only: a reader may read but not post.
     let readers = json!({"private": true, "members": ["alice"], "readers": ["bob"]});
-    call(
-        &hub,
-        Some(&root),
-        Method::PUT,
-        "/api/admin/rooms/secret",
-        Some(readers),
-    )
-    .await;
+    set_secret_rules(&hub, &root, readers).await;
     assert_eq!(
         get(&hub, Some(&bob), "/api/rooms/secret/messages")
             .await

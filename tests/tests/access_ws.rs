@@ -50,15 +50,7 @@ async fn a_private_room_is_refused_on_join_and_history_to_non_members() {
     // Let bob in with the admin API: his next join works.
     let root = login_token(&hub, "root").await;
     let rules = json!({"private": true, "members": ["alice", "bob"]});
-    let set = call(
-        &hub,
-        Some(&root),
-        Method::PUT,
-        "/api/admin/rooms/secret",
-        Some(rules),
-    )
-    .await;
-    assert_eq!(set.status, 200, "{set:?}");
+    set_secret_rules(&hub, &root, rules).await;
     let joined = other.join_with("secret", Some(0), None).await;
     assert_eq!(joined["last_seq"], 1, "{joined}");
     assert_eq!(other.recv_until("message").await["text"], "for alice only");
@@ -73,13 +65,14 @@ async fn live_streams_of_a_room_that_closes_to_them_end_at_once() {
         login_token(&hub, "root").await,
     );
     let both = json!({"private": true, "members": ["alice", "bob"]});
-    let set = call(&hub, Some(&root), Method::PUT, "/api/admin/rooms/secret", Some(both)).await;
-    assert_eq!(set.status, 200, "{set:?}");
+    set_secret_rules(&hub, &root, both).await;
     let mut stays = ws_as_user(&hub, &alice).await;
     stays.join("secret").await;
     let mut leaves = ws_as_user(&hub, &bob).await;
     leaves.join("secret").await;
-    let mut stream = sse(&hub, Some(&bob), "secret").await.expect("bob's SSE stream");
+    let mut stream = sse(&hub, Some(&bob), "secret")
+        .await
+        .expect("bob's SSE stream");
 
     // Bob is taken off the room's list (with the CLI, as an admin would).
     let (ok, out, err) = hub.cli(
@@ -99,7 +92,9 @@ async fn live_streams_of_a_room_that_closes_to_them_end_at_once() {
     assert_eq!(stays.recv_until("message").await["text"], "after bob left");
     assert!(stream.try_next(Duration::from_millis(300)).await.is_none());
     let mut again = ws_as_user(&hub, &bob).await;
-    again.send_json(&json!({"op": "join", "room": "secret"})).await;
+    again
+        .send_json(&json!({"op": "join", "room": "secret"}))
+        .await;
     again.expect_error("no_such_room").await;
 }
 

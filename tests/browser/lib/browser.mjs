@@ -27,12 +27,11 @@ export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 360, height: 740 };
 
 /**
- * A person with a browser of their own (separate storage) who opens the
- * hub's page and picks `nick`; joins `room` if given; `setup(page)` runs
- * before the page is opened. The page records script errors in
- * `page.errors` and dialogs (dismissed) in `page.dialogs`.
+ * Opens the hub's page in a browser context of its own (separate storage);
+ * `setup(page)` runs before the page is opened. The page records script
+ * errors in `page.errors` and dialogs (dismissed) in `page.dialogs`.
  */
-export async function person(browser, hub, nick, { room, setup, viewport = DESKTOP, ...options } = {}) {
+export async function visit(browser, hub, { setup, viewport = DESKTOP, ...options } = {}) {
   const context = await browser.newContext({ viewport, ...options });
   const page = await context.newPage();
   if (setup) await setup(page);
@@ -45,6 +44,15 @@ export async function person(browser, hub, nick, { room, setup, viewport = DESKT
   });
   const reply = await page.goto(`${hub.url}/`);
   assert.equal(reply.status(), 200);
+  return page;
+}
+
+/**
+ * A person who opens the hub's page ([visit]) and picks `nick`; joins
+ * `room` if given.
+ */
+export async function person(browser, hub, nick, { room, ...options } = {}) {
+  const page = await visit(browser, hub, options);
   await page.fill("#nick", nick);
   await page.click("#nick-form button");
   await waitOnline(page);

@@ -144,3 +144,18 @@ pub fn assert_refused(refusal: Result<SseClient, (u16, String)>, status: u16, co
         }
     }
 }
+
+/// `PUT /api/admin/rooms/secret` with `rules` as `token` (an admin's);
+/// asserts it was taken and returns the answer.
+pub async fn set_secret_rules(hub: &Hub, token: &str, rules: Value) -> Reply {
+    let set = call(
+        hub,
+        Some(token),
+        reqwest::Method::PUT,
+        "/api/admin/rooms/secret",
+        Some(rules),
+    )
+    .await;
+    assert_eq!(set.status, 200, "{set:?}");
+    set
+}
