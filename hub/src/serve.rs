@@ -100,6 +100,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     } else {
         None
     };
+    // A user whose logins end (revoked, new password, deleted) loses its
+    // live connections too, on every transport.
+    let (revoked_rooms, revoked_broker) = (rooms.clone(), broker.as_ref().map(Arc::downgrade));
+    stack.accounts.watch_revocations(Box::new(move |user| {
+        revoked_rooms.end_sessions_of(user);
+        if let Some(broker) = revoked_broker.as_ref().and_then(std::sync::Weak::upgrade) {
+            broker.end_sessions_of(user);
+        }
+    }));
     let state = AppState {
         rooms: rooms.clone(),
         shutdown: shutdown.clone(),

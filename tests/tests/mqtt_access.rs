@@ -1142,3 +1142,59 @@ fn bad_acl_rules_are_named_by_their_index() {
         out.output
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ending_a_users_logins_closes_its_live_connections_on_every_transport() {
+    let hub = accounts_hub("");
+    let login = hub
+        .http()
+        .post(
+            "/api/login",
+            &[("content-type", "application/json")],
+            serde_json::json!({"name": "bob", "password": BOB_PW})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    let token = login.json()["token"].as_str().expect("token").to_string();
+    let auth = format!("Bearer {token}");
+    let headers = [("authorization", auth.as_str())];
+    let mut ws = WsClient::try_connect_with_headers(&hub.ws_url(), &headers)
+        .await
+        .expect("bob's WebSocket");
+    ws.join("lobby").await;
+    let mut sse = SseClient::try_connect(&hub.http_base(), "lobby", "since=0", &headers)
+        .await
+        .expect("bob's SSE stream");
+    let mut mqtt = login5(&hub, "bob-device", Some(("bob", BOB_PW))).await;
+    let mut alice = login5(&hub, "alice-device", Some(("alice", ALICE_PW))).await;
+
+    // An admin ends bob's logins.
+    let (ok, out, err) = hub.cli(&["user", "revoke", "bob"], "");
+    assert!(ok, "{out}{err}");
+
+    let closed = ws.expect_close().await;
+    assert_eq!(closed.code, Some(4001), "{closed:?}");
+    assert!(closed.reason.starts_with("session_ended"), "{closed:?}");
+    let ended = sse.next_event().await;
+    assert!(
+        ended.event == "error" && ended.data.contains("session_ended"),
+        "{ended:?}"
+    );
+    let told = mqtt.expect_closed().await;
+    assert!(
+        told.iter().any(|p| matches!(
+            p,
+            Pkt::V5(v5::Packet::Disconnect(d))
+                if d.reason_code == v5::DisconnectReasonCode::NotAuthorized
+        )),
+        "{told:?}"
+    );
+    // Others are untouched, and bob's token is gone.
+    alice.ping().await;
+    let refused = hub
+        .http()
+        .get_with("/api/me", &[("authorization", auth.as_str())])
+        .await;
+    refused.assert_error(401, "bad_token");
+}

@@ -147,6 +147,7 @@ impl Broker {
             let mut s = session.state();
             s.attached = Some((conn, token));
             s.detached_at = None;
+            s.login_ended = false;
             s.expiry_secs = expiry_secs;
         }
         (session, present)
@@ -467,6 +468,19 @@ impl Broker {
             .collect();
         for s in expired {
             Self::forget(&mut state, &s);
+        }
+    }
+
+    /// Ends the connections of every session of `user` (its login was
+    /// ended: sessions revoked, password changed, user deleted).
+    pub fn end_sessions_of(&self, user: &str) {
+        for session in self
+            .state()
+            .sessions
+            .values()
+            .filter(|s| s.who.user() == Some(user))
+        {
+            session.end_login();
         }
     }
 

@@ -367,7 +367,12 @@ impl Connection {
             let step = tokio::select! {
                 biased;
                 () = self.token.cancelled() => {
-                    Box::pin(self.disconnect(Reason::SessionTakenOver, "another connection took this client id")).await;
+                    let (reason, words) = if self.session.state().login_ended {
+                        (Reason::NotAuthorized, "your login was ended; connect again with a valid password")
+                    } else {
+                        (Reason::SessionTakenOver, "another connection took this client id")
+                    };
+                    Box::pin(self.disconnect(reason, words)).await;
                     return End::Abrupt;
                 }
                 () = self.broker.shutdown.cancelled() => {

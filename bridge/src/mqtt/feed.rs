@@ -64,7 +64,11 @@ pub(crate) async fn run(broker: Arc<Broker>) {
                 }
                 // Only members' queues are closed for a rule change; a tap
                 // is no member.
-                Next::Closed(CloseReason::ShuttingDown | CloseReason::AccessChanged) => return,
+                Next::Closed(
+                    CloseReason::ShuttingDown
+                    | CloseReason::AccessChanged
+                    | CloseReason::SessionEnded,
+                ) => return,
             }
         }
     }

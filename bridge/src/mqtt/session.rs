@@ -73,6 +73,9 @@ pub struct SessionState {
     max_queue: usize,
     /// Messages dropped because the queue was full.
     pub dropped: u64,
+    /// The attached connection was ended because its user's login was
+    /// (rather than taken over by another connection).
+    pub login_ended: bool,
 }
 
 /// What [`SessionState::enqueue`] did.
@@ -155,6 +158,7 @@ impl Session {
                 next_pkid: 0,
                 max_queue: max_queue.max(1),
                 dropped: 0,
+                login_ended: false,
             }),
             wake: Notify::new(),
         })
@@ -178,6 +182,16 @@ impl Session {
     pub fn kick(&self) {
         if let Some((_, token)) = &self.state().attached {
             token.cancel();
+        }
+    }
+
+    /// Ends the connection that has this session because its user's login
+    /// was ended.
+    pub fn end_login(&self) {
+        let mut state = self.state();
+        if let Some((_, token)) = &state.attached {
+            token.cancel();
+            state.login_ended = true;
         }
     }
 

@@ -40,6 +40,7 @@ const CLOSE_TOO_BIG: u16 = 1009;
 const CLOSE_PROTOCOL: u16 = 1002;
 const CLOSE_GOING_AWAY: u16 = 1001;
 const CLOSE_SLOW_CONSUMER: u16 = 4000;
+const CLOSE_SESSION_ENDED: u16 = 4001;
 const CLOSE_ACCESS_CHANGED: u16 = 4003;
 
 static GUESTS: AtomicU64 = AtomicU64::new(1);
@@ -62,9 +63,10 @@ impl From<CloseReason> for End {
             CloseReason::SlowConsumer => CLOSE_SLOW_CONSUMER,
             CloseReason::ShuttingDown => CLOSE_GOING_AWAY,
             CloseReason::AccessChanged => CLOSE_ACCESS_CHANGED,
+            CloseReason::SessionEnded => CLOSE_SESSION_ENDED,
         };
         let text = match reason {
-            CloseReason::SlowConsumer | CloseReason::AccessChanged => {
+            CloseReason::SlowConsumer | CloseReason::AccessChanged | CloseReason::SessionEnded => {
                 format!("{}: {}", reason.code(), reason.message())
             }
             CloseReason::ShuttingDown => reason.message().to_owned(),

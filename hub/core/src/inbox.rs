@@ -64,6 +64,9 @@ pub enum CloseReason {
     /// A room it was in is no longer open to it (its rules changed). It
     /// may reconnect; that room will be refused.
     AccessChanged,
+    /// Its user's login was ended (sessions revoked, password changed, or
+    /// the user deleted).
+    SessionEnded,
 }
 
 impl CloseReason {
@@ -73,6 +76,7 @@ impl CloseReason {
             CloseReason::SlowConsumer => "slow_consumer",
             CloseReason::ShuttingDown => "shutting_down",
             CloseReason::AccessChanged => "access_changed",
+            CloseReason::SessionEnded => "session_ended",
         }
     }
 
@@ -86,6 +90,7 @@ impl CloseReason {
             CloseReason::AccessChanged => {
                 "a room you were in is no longer open to you; reconnect to go on in the others"
             }
+            CloseReason::SessionEnded => "your login was ended; log in again",
         }
     }
 }

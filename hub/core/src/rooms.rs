@@ -25,6 +25,9 @@ use crate::subscription::{Receives, Role, Subscription};
 use crate::tap::{Tap, Taps};
 use crate::uplink::{OutboxRule, PendingRelay, UplinkState};
 
+/// The user a subscription acts for, if it logged in.
+type UserName = Option<Arc<str>>;
+
 /// Longest accepted `ref`, in characters.
 pub const MAX_REF_CHARS: usize = 128;
 
@@ -104,7 +107,8 @@ struct Shared {
     creating: Mutex<()>,
     commits: mpsc::UnboundedSender<Request>,
     next_subscriber: AtomicU64,
-    subscribers: Mutex<HashMap<SubId, SubscriberHandle>>,
+    /// Every subscription's queue, with the user it acts for (if any).
+    subscribers: Mutex<HashMap<SubId, (SubscriberHandle, UserName)>>,
     taps: Arc<Taps>,
     outbox_changed: Arc<Notify>,
 }
@@ -475,7 +479,7 @@ impl Rooms {
             .subscribers
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(id, inbox.handle().clone());
+            .insert(id, (inbox.handle().clone(), Self::user_of(&who)));
         Subscription::new(id, self.clone(), who, role, inbox)
     }
 
@@ -502,6 +506,42 @@ impl Rooms {
         Ok(())
     }
 
+    fn user_of(who: &Identity) -> UserName {
+        who.user().map(Arc::from)
+    }
+
+    /// Records that subscription `id` now acts as `who`.
+    pub(crate) fn reidentify_subscriber(&self, id: SubId, who: &Identity) {
+        if let Some(entry) = self
+            .shared
+            .subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&id)
+        {
+            entry.1 = Self::user_of(who);
+        }
+    }
+
+    /// Closes every subscription acting for `user` (its login was ended:
+    /// sessions revoked, password changed, user deleted); returns how many.
+    pub fn end_sessions_of(&self, user: &str) -> usize {
+        let subscribers = self
+            .shared
+            .subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut ended = 0;
+        for (handle, _) in subscribers
+            .values()
+            .filter(|(_, u)| u.as_deref() == Some(user))
+        {
+            handle.close(CloseReason::SessionEnded);
+            ended += 1;
+        }
+        ended
+    }
+
     pub(crate) fn forget_subscriber(&self, id: SubId) {
         self.shared
             .subscribers
@@ -513,7 +553,7 @@ impl Rooms {
     /// Ends every subscription with a reason, then stores everything
     /// already queued and stops taking posts.
     pub async fn shutdown(&self) {
-        for handle in self
+        for (handle, _) in self
             .shared
             .subscribers
             .lock()

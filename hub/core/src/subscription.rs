@@ -130,6 +130,7 @@ impl Subscription {
     /// joined any room.
     pub fn set_identity(&mut self, who: Identity, role: Role) -> bool {
         if self.joined.is_empty() {
+            self.rooms.reidentify_subscriber(self.id, &who);
             self.who = who;
             self.role = role;
             true

@@ -135,7 +135,11 @@ pub struct Accounts {
     /// Checked when the user does not exist, so that a wrong name takes as
     /// long as a wrong password.
     decoy: String,
+    watchers: RwLock<Vec<Revoked>>,
 }
+
+/// Called with a user name whose logins were ended.
+pub type Revoked = Box<dyn Fn(&str) + Send + Sync>;
 
 impl Accounts {
     /// Loads users and sessions from the store (expired sessions are
@@ -169,6 +173,7 @@ impl Accounts {
             options,
             hashing: Semaphore::new(HASHING_AT_ONCE),
             decoy,
+            watchers: RwLock::new(Vec::new()),
         })
     }
 
@@ -421,9 +426,27 @@ impl Accounts {
         Ok(self.sessions().remove(&key).is_some())
     }
 
-    /// Ends every session of `user` (and any expired one); returns how many
-    /// of the user's were open.
+    /// Calls `watcher` with a user name whenever that user's logins are
+    /// ended, so that its live connections can be closed too.
+    pub fn watch_revocations(&self, watcher: Revoked) {
+        self.watchers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(watcher);
+    }
+
+    /// Ends every session of `user` (and any expired one) and tells the
+    /// watchers, which close the user's live connections; returns how many
+    /// of the user's sessions were open.
     pub fn revoke(&self, user: &str) -> Result<usize, AccountError> {
+        for watcher in self
+            .watchers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            watcher(user);
+        }
         let now = Utc::now();
         let doomed: Vec<(String, bool)> = self
             .sessions()
