@@ -49,9 +49,12 @@ listening_addr() {
         grep -o 'addr=[^ ]*' | grep -o '127\.0\.0\.1:[0-9]*' || true
 }
 
-# start_hub NAME: a fresh release hub with its own data directory, HTTP and
-# MQTT on free loopback ports; sets HUB_PID, HUB_ADDR (HTTP), HUB_MQTT and
-# HUB_DIR. Retention is off so that a million messages stay.
+# start_hub NAME [TOML]: a fresh release hub with its own data directory,
+# HTTP and MQTT on free loopback ports; sets HUB_PID, HUB_ADDR (HTTP),
+# HUB_MQTT and HUB_DIR. Retention is off so that a million messages stay.
+# TOML, if given, is appended to the config right after the [mqtt] table,
+# which comes last: bare keys at its start belong to [mqtt] (`acl = [...]`),
+# then it may open tables of its own ([auth], [http.tls], [mqtt.tls]...).
 start_hub() {
     HUB_DIR=$WORK/$1
     mkdir -p "$HUB_DIR"
@@ -61,9 +64,6 @@ id = "bench"
 data_dir = "$HUB_DIR/data"
 
 [http]
-listen = "127.0.0.1:0"
-
-[mqtt]
 listen = "127.0.0.1:0"
 
 # The load generators post as fast as the hub acks, and the idle
@@ -76,6 +76,10 @@ max_connections_per_address = 100000
 [retention]
 max_messages_per_room = 0
 max_age_days = 0
+
+[mqtt]
+listen = "127.0.0.1:0"
+${2:-}
 EOF
     NO_COLOR=1 "$HUBBUB" --config "$HUB_DIR/hubbub.toml" 2>"$HUB_DIR/hub.log" &
     HUB_PID=$!
@@ -185,7 +189,10 @@ write_section() {
             $0 == e { skip = 0; next }
             !skip { print }' "$doc" >"$tmp"
     elif [[ -f $doc ]]; then
-        { cat "$doc"; echo; cat "$block"; } >"$tmp"
+        # Appended in place: the rest of the page is not rewritten.
+        { echo; cat "$block"; } >>"$doc"
+        echo "wrote $doc" >&2
+        return
     else
         { printf '# Benchmarks\n\n'; cat "$block"; } >"$tmp"
     fi
