@@ -1,7 +1,7 @@
 //! The frames of the chat protocol: what a client may send, and what the
 //! hub sends back.
 
-use hubbub_core::{Message, RoomName};
+use hubbub_core::{Message, RoomError, RoomName};
 use serde::{Deserialize, Serialize};
 
 /// A frame from the client.
@@ -234,6 +234,42 @@ impl ClientOp {
             ClientOp::Hello { .. } | ClientOp::Ping => None,
         }
     }
+}
+
+/// Why an op was refused: a code and words for the client.
+pub type Refused = (&'static str, String);
+
+/// A refusal for a room error.
+pub fn refused(e: RoomError) -> Refused {
+    (e.code(), e.to_string())
+}
+
+/// A room name from a frame, or its refusal.
+pub fn room_name(room: &str) -> Result<RoomName, Refused> {
+    RoomName::new(room).map_err(|e| refused(e.into()))
+}
+
+/// Carries out `op` with `apply`; a refusal becomes an `error` frame that
+/// echoes the op's name, room and `ref`.
+pub fn answer_with(
+    op: ClientOp,
+    apply: impl FnOnce(ClientOp) -> Result<Vec<String>, Refused>,
+) -> Vec<String> {
+    let reference = match &op {
+        ClientOp::Post { reference, .. } => reference.clone(),
+        _ => None,
+    };
+    let (name, room) = (op.name(), op.room().map(String::from));
+    apply(op).unwrap_or_else(|(code, message)| {
+        vec![Refusal {
+            code,
+            message,
+            op: Some(name.to_owned()),
+            room,
+            reference,
+        }
+        .frame()]
+    })
 }
 
 /// Parses a text frame, telling bad JSON from a bad operation.

@@ -16,7 +16,9 @@ use hubbub_core::{
     Subscription, Via,
 };
 
-use super::frames::{message_frame, parse, ClientOp, Frame, Refusal};
+use super::frames::{
+    answer_with, message_frame, parse, refused, room_name, ClientOp, Frame, Refusal, Refused,
+};
 use crate::connected::Connected;
 use crate::http::caller::Caller;
 use crate::params::{check_name, history_query};
@@ -197,24 +199,10 @@ impl Session {
             Ok(op) => op,
             Err(refusal) => return vec![refusal.frame()],
         };
-        let reference = match &op {
-            ClientOp::Post { reference, .. } => reference.clone(),
-            _ => None,
-        };
-        let (name, room) = (op.name(), op.room().map(String::from));
-        self.apply(op).unwrap_or_else(|(code, message)| {
-            vec![Refusal {
-                code,
-                message,
-                op: Some(name.to_owned()),
-                room,
-                reference,
-            }
-            .frame()]
-        })
+        answer_with(op, |op| self.apply(op))
     }
 
-    fn apply(&mut self, op: ClientOp) -> Result<Vec<String>, (&'static str, String)> {
+    fn apply(&mut self, op: ClientOp) -> Result<Vec<String>, Refused> {
         match op {
             ClientOp::Hello { nick } => self.hello(nick),
             ClientOp::Join { room, since, epoch } => {
@@ -308,7 +296,7 @@ impl Session {
 
     /// A visitor takes `nick` (a guest's name is `guest:nick`); a user's
     /// name is its user name, and a `hello` naming anyone else is refused.
-    fn hello(&mut self, nick: String) -> Result<Vec<String>, (&'static str, String)> {
+    fn hello(&mut self, nick: String) -> Result<Vec<String>, Refused> {
         check_name(&nick).map_err(|m| ("bad_nick", m))?;
         if let Some(user) = self.caller.user() {
             if nick != **user.name() {
@@ -339,7 +327,7 @@ impl Session {
 
     /// Takes a token for a post or typing note, or refuses it: the
     /// connection stays open, and nothing taken before is affected.
-    fn take_token(&mut self) -> Result<(), (&'static str, String)> {
+    fn take_token(&mut self) -> Result<(), Refused> {
         let now = Instant::now();
         if self.bucket.take(now) {
             return Ok(());
@@ -388,14 +376,6 @@ async fn send(sub: &Subscription, sink: &mut Sink, frames: Vec<String>) -> Resul
         sent = write => sent.map_err(|_| End::Gone),
         reason = sub.closed() => Err(reason.into()),
     }
-}
-
-fn refused(e: RoomError) -> (&'static str, String) {
-    (e.code(), e.to_string())
-}
-
-fn room_name(room: &str) -> Result<RoomName, (&'static str, String)> {
-    RoomName::new(room).map_err(|e| refused(e.into()))
 }
 
 fn ack_frame(
