@@ -58,13 +58,7 @@ for tool in curl jq openssl python3; do
     command -v "$tool" >/dev/null || { echo "bench/auth.sh: needs $tool" >&2; exit 2; }
 done
 
-if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
-    echo "== cargo build --release -p hubbub -p firmware-sim" >&2
-    cargo build --release -p hubbub -p firmware-sim
-fi
-HUBBUB=${HUBBUB_BIN:-$ROOT/target/release/hubbub}
-SIM=${SIM_BIN:-$ROOT/target/release/firmware-sim}
-[[ -x $HUBBUB && -x $SIM ]] || { echo "bench/auth.sh: missing $HUBBUB or $SIM" >&2; exit 2; }
+release_binaries bench/auth.sh
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/hubbub-auth-bench.XXXXXX")

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
-# bench/lib.sh: helpers shared by bench/run.sh and bench/mqtt.sh (sourced,
-# not run). The caller sets ROOT, WORK (a temporary directory of its own),
-# HUBBUB and SIM, and calls bench_cleanup on exit. Every process started
+# bench/lib.sh: helpers shared by the bench/*.sh scripts (sourced, not
+# run). The caller sets ROOT and WORK (a temporary directory of its own),
+# calls release_binaries (which sets HUBBUB and SIM), and calls
+# bench_cleanup on exit. Every process started
 # here is stopped by its PID.
 
 HUB_PID=""
@@ -11,6 +12,24 @@ HUB_DIR=""
 MOSQ_PID=""
 MOSQ_ADDR=""
 FAILED=()
+
+# release_binaries SCRIPT [CARGO ARGS...]: builds the release binaries
+# (unless BENCH_NO_BUILD=1; by default `-p hubbub -p firmware-sim`) and sets
+# HUBBUB and SIM (HUBBUB_BIN and SIM_BIN point elsewhere); exits 2 if one
+# is missing, naming SCRIPT.
+release_binaries() {
+    local script=$1
+    shift
+    local what=("$@")
+    [[ ${#what[@]} -gt 0 ]] || what=(-p hubbub -p firmware-sim)
+    if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
+        echo "== cargo build --release ${what[*]}" >&2
+        cargo build --release "${what[@]}"
+    fi
+    HUBBUB=${HUBBUB_BIN:-$ROOT/target/release/hubbub}
+    SIM=${SIM_BIN:-$ROOT/target/release/firmware-sim}
+    [[ -x $HUBBUB && -x $SIM ]] || { echo "$script: missing $HUBBUB or $SIM" >&2; exit 2; }
+}
 
 # stop_pid PID: SIGTERM, up to 10 s to exit, then SIGKILL; reaps it.
 stop_pid() {

@@ -45,13 +45,7 @@ fi
 MOSQ_VERSION=$("$MOSQUITTO" -h 2>/dev/null | grep -o 'version [0-9.]*' | head -1 | cut -d' ' -f2 || true)
 MOSQ_PKG=$(dpkg-query -W -f '${Version}' mosquitto 2>/dev/null || true)
 
-if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
-    echo "== cargo build --release -p hubbub -p firmware-sim" >&2
-    cargo build --release -p hubbub -p firmware-sim
-fi
-HUBBUB=${HUBBUB_BIN:-$ROOT/target/release/hubbub}
-SIM=${SIM_BIN:-$ROOT/target/release/firmware-sim}
-[[ -x $HUBBUB && -x $SIM ]] || { echo "bench/mqtt.sh: missing $HUBBUB or $SIM" >&2; exit 2; }
+release_binaries bench/mqtt.sh
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/hubbub-mqtt-bench.XXXXXX")

@@ -46,13 +46,7 @@ HISTORY_ROOMS=4
 
 command -v jq >/dev/null || { echo "bench/run.sh: needs jq (apt-get install jq)" >&2; exit 2; }
 
-if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
-    echo "== cargo build --release --workspace" >&2
-    cargo build --release --workspace
-fi
-HUBBUB=${HUBBUB_BIN:-$ROOT/target/release/hubbub}
-SIM=${SIM_BIN:-$ROOT/target/release/firmware-sim}
-[[ -x $HUBBUB && -x $SIM ]] || { echo "bench/run.sh: missing $HUBBUB or $SIM" >&2; exit 2; }
+release_binaries bench/run.sh --workspace
 
 # Room for a thousand connections on each side.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

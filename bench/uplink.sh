@@ -22,6 +22,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 LAT_RATE=${LAT_RATE:-500}
 LAT_MESSAGES=${LAT_MESSAGES:-5000}
@@ -33,13 +35,7 @@ REDIS=${REDIS_SERVER:-redis-server}
 for tool in jq python3 "$REDIS"; do
     command -v "$tool" >/dev/null || { echo "bench/uplink.sh: needs $tool" >&2; exit 2; }
 done
-if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
-    echo "== cargo build --release -p hubbub -p firmware-sim" >&2
-    cargo build --release -p hubbub -p firmware-sim
-fi
-HUBBUB=${HUBBUB_BIN:-$ROOT/target/release/hubbub}
-SIM=${SIM_BIN:-$ROOT/target/release/firmware-sim}
-[[ -x $HUBBUB && -x $SIM ]] || { echo "bench/uplink.sh: missing $HUBBUB or $SIM" >&2; exit 2; }
+release_binaries bench/uplink.sh
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/hubbub-uplink-bench.XXXXXX")
 REDIS_PID=""
@@ -84,8 +80,8 @@ kill_redis() {
     REDIS_PID=""
 }
 
-# start_hub NAME: a fresh release hub linked through the Redis.
-start_hub() {
+# start_linked_hub NAME: a fresh release hub linked through the Redis.
+start_linked_hub() {
     local dir=$WORK/$1
     mkdir -p "$dir"
     cat >"$dir/hubbub.toml" <<EOF
@@ -197,8 +193,8 @@ now() { date +%s.%N; }
 secs() { python3 -c "print(round($2 - $1, 3))"; }
 
 start_redis
-start_hub a
-start_hub b
+start_linked_hub a
+start_linked_hub b
 
 echo "== 1. latency: $LAT_MESSAGES messages at $LAT_RATE/s" >&2
 warm lat-0
