@@ -63,10 +63,6 @@ impl Doorbell {
 }
 
 impl Behaviour for Doorbell {
-    fn subscriptions(&self) -> Vec<String> {
-        Vec::new()
-    }
-
     fn next_due(&self) -> Option<Instant> {
         self.ring_at()
     }
@@ -79,10 +75,6 @@ impl Behaviour for Doorbell {
             self.advance();
         }
         out
-    }
-
-    fn on_message(&mut self, _: &str, _: &[u8], _: Instant) -> Vec<Outbound> {
-        Vec::new()
     }
 }
 

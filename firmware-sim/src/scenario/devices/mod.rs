@@ -40,14 +40,18 @@ pub struct Outbound {
 
 /// A device's behaviour.
 pub trait Behaviour: Send {
-    /// The filters it subscribes to.
-    fn subscriptions(&self) -> Vec<String>;
+    /// The filters it subscribes to (none, unless it listens).
+    fn subscriptions(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// When it next wants to act on its own, if ever.
     fn next_due(&self) -> Option<Instant>;
     /// Acts (it is due at `now`).
     fn due(&mut self, now: Instant, rng: &mut StdRng) -> Vec<Outbound>;
-    /// Reacts to a publish it received.
-    fn on_message(&mut self, topic: &str, payload: &[u8], now: Instant) -> Vec<Outbound>;
+    /// Reacts to a publish it received (not at all, unless it listens).
+    fn on_message(&mut self, _topic: &str, _payload: &[u8], _now: Instant) -> Vec<Outbound> {
+        Vec::new()
+    }
 }
 
 /// Builds the behaviour of a device `id` started at `start`; `boot` makes

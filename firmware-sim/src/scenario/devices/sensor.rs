@@ -57,10 +57,6 @@ impl Sensor {
 }
 
 impl Behaviour for Sensor {
-    fn subscriptions(&self) -> Vec<String> {
-        Vec::new()
-    }
-
     fn next_due(&self) -> Option<Instant> {
         Some(self.next)
     }
@@ -94,10 +90,6 @@ impl Behaviour for Sensor {
                 self.spec.quantity, self.spec.unit, self.seq
             ),
         }]
-    }
-
-    fn on_message(&mut self, _: &str, _: &[u8], _: Instant) -> Vec<Outbound> {
-        Vec::new()
     }
 }
 

@@ -53,10 +53,6 @@ pub fn parse_reading(text: &str) -> Option<f64> {
 }
 
 impl Behaviour for Thermostat {
-    fn subscriptions(&self) -> Vec<String> {
-        Vec::new()
-    }
-
     fn next_due(&self) -> Option<Instant> {
         Some(self.next)
     }
@@ -69,10 +65,6 @@ impl Behaviour for Thermostat {
         self.celsius = (self.celsius + rng.gen_range(-0.2..=0.2)).clamp(RANGE.0, RANGE.1);
         let text = reading_text(self.celsius);
         vec![self.poster.post(&self.room, &text, Purpose::Reading)]
-    }
-
-    fn on_message(&mut self, _: &str, _: &[u8], _: Instant) -> Vec<Outbound> {
-        Vec::new()
     }
 }
 
