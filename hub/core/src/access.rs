@@ -197,9 +197,10 @@ impl Access {
         self.with_rules(room, |a, _| a.can_read(who))
     }
 
-    /// May `who` post to `room`?
-    pub fn can_write(&self, who: &Identity, room: &RoomName) -> bool {
-        self.with_rules(room, |a, _| a.can_write(who))
+    /// May `who` post to `room`? Looks the rules up once for both
+    /// questions: `(may see it, may post)`.
+    pub fn can_post(&self, who: &Identity, room: &RoomName) -> (bool, bool) {
+        self.with_rules(room, |a, _| (a.can_read(who), a.can_write(who)))
     }
 
     /// Sets a room's rules at run time (`None` returns it to the config

@@ -220,6 +220,16 @@ impl Rooms {
         self.shared.options.access.can_read(who, room)
     }
 
+    /// Refuses a room `who` may not post to: as if it did not exist if it
+    /// may not see it either, else as read-only.
+    pub(crate) fn check_post(&self, who: &Identity, room: &RoomName) -> Result<(), RoomError> {
+        match self.shared.options.access.can_post(who, room) {
+            (_, true) => Ok(()),
+            (true, false) => Err(RoomError::ReadOnly(room.to_string())),
+            (false, false) => Err(RoomError::NoSuchRoom(room.to_string())),
+        }
+    }
+
     /// Refuses, as if it did not exist, a room `who` may not see.
     pub(crate) fn check_read(&self, who: &Identity, room: &RoomName) -> Result<(), RoomError> {
         if self.can_read(who, room) {
@@ -368,15 +378,7 @@ impl Rooms {
     /// [`PendingPost`] for the outcome.
     pub fn submit(&self, post: NewPost) -> Result<PendingPost, RoomError> {
         self.validate(&post)?;
-        self.check_read(&post.author, &post.room)?;
-        if !self
-            .shared
-            .options
-            .access
-            .can_write(&post.author, &post.room)
-        {
-            return Err(RoomError::ReadOnly(post.room.to_string()));
-        }
+        self.check_post(&post.author, &post.room)?;
         let room = self.room(&post.room, true)?;
         let (reply, answer) = oneshot::channel();
         let request = Request::Post(PostRequest {
@@ -497,10 +499,7 @@ impl Rooms {
     /// Tells a room's participants that `who` is typing, for clients that
     /// are not members (an MQTT device publishing to `rooms/{room}/typing`).
     pub fn typing(&self, room: &RoomName, who: &Identity, via: Via) -> Result<(), RoomError> {
-        self.check_read(who, room)?;
-        if !self.shared.options.access.can_write(who, room) {
-            return Err(RoomError::ReadOnly(room.to_string()));
-        }
+        self.check_post(who, room)?;
         let r = self.room(room, false)?;
         r.typing(None, who.name().clone(), via, &self.shared.metrics);
         Ok(())

@@ -227,9 +227,7 @@ impl Subscription {
             .filter(|r| r.has(self.id))
             .ok_or_else(|| RoomError::NotJoined(room.to_string()))?;
         // Only those who may post are typing something.
-        if !self.rooms.access().can_write(&self.who, room) {
-            return Err(RoomError::ReadOnly(room.to_string()));
-        }
+        self.rooms.check_post(&self.who, room)?;
         if let Some(who) = self.role.name() {
             r.typing(Some(self.id), who.clone(), via, self.rooms.metrics());
         }
