@@ -153,7 +153,7 @@ impl Admin {
                 json!({"user": name, "admin": admin})
             }
             AdminRequest::UserRevoke { name } => {
-                if !a.list().iter().any(|u| u.name == name) {
+                if !a.exists(&name) {
                     return Err(AccountError::NoSuchUser(name).into());
                 }
                 json!({"user": name, "sessions_ended": a.revoke(&name)?})

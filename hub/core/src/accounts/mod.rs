@@ -209,9 +209,9 @@ impl Accounts {
             .map_err(AccountError::Hashing)
     }
 
-    /// Whether any user exists.
-    pub fn is_empty(&self) -> bool {
-        self.users().is_empty()
+    /// Whether user `name` exists.
+    pub fn exists(&self, name: &str) -> bool {
+        self.users().contains_key(name)
     }
 
     /// Adds a user.
@@ -224,7 +224,7 @@ impl Accounts {
         if !valid_user_name(name) {
             return Err(AccountError::BadName(name.to_owned()));
         }
-        if self.users().contains_key(name) {
+        if self.exists(name) {
             return Err(AccountError::Exists(name.to_owned()));
         }
         let hash = self.new_hash(password).await?;
@@ -270,7 +270,7 @@ impl Accounts {
 
     /// Sets a user's password and ends its sessions.
     pub async fn set_password(&self, name: &str, password: &str) -> Result<(), AccountError> {
-        if !self.users().contains_key(name) {
+        if !self.exists(name) {
             return Err(AccountError::NoSuchUser(name.to_owned()));
         }
         let hash = self.new_hash(password).await?;
@@ -366,12 +366,6 @@ impl Accounts {
                 Err(AccountError::BadCredentials)
             }
         }
-    }
-
-    /// How long a client at `from` must wait before its next login
-    /// attempt is checked, if at all.
-    pub fn login_wait(&self, from: IpAddr) -> Option<Duration> {
-        self.throttle.wait(from, Instant::now())
     }
 
     /// Checks a password and opens a session.
