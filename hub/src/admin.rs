@@ -33,14 +33,16 @@ pub fn open_accounts(config: &Config, store: Arc<SledStore>) -> anyhow::Result<A
         login_attempts: config.limits.login_attempts,
         ..AccountsOptions::default()
     };
-    let accounts = Arc::new(
-        Accounts::open(store.clone(), options)
-            .context("cannot read the accounts from the store")?,
-    );
-    let stored = store
+    // Read once: users and sessions for the accounts, rules for the rooms.
+    let mut stored = store
         .load_accounts()
-        .context("cannot read the room rules from the store")?;
-    let access = Arc::new(Access::new(config.rooms.access_rules(), stored.room_rules));
+        .context("cannot read the accounts from the store")?;
+    let room_rules = std::mem::take(&mut stored.room_rules);
+    let accounts = Arc::new(
+        Accounts::from_loaded(store.clone(), stored, options)
+            .context("cannot open the accounts")?,
+    );
+    let access = Arc::new(Access::new(config.rooms.access_rules(), room_rules));
     let admin = Arc::new(Admin::new(accounts.clone(), access.clone(), store));
     Ok(AccountsStack {
         accounts,

@@ -17,7 +17,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 
 use crate::access::Identity;
-use crate::store::{AccountStore, SessionRecord, StoreError, UserRecord};
+use crate::store::{AccountStore, SessionRecord, StoreError, StoredAccounts, UserRecord};
 
 pub use password::{valid_user_name, MIN_PASSWORD_CHARS, USER_NAME_RULE};
 pub use throttle::LoginThrottle;
@@ -149,6 +149,16 @@ impl Accounts {
         options: AccountsOptions,
     ) -> Result<Self, AccountError> {
         let loaded = store.load_accounts()?;
+        Self::from_loaded(store, loaded, options)
+    }
+
+    /// Like [`Accounts::open`], with what the caller already read from
+    /// `store` (its users and sessions; the room rules are not used here).
+    pub fn from_loaded(
+        store: Arc<dyn AccountStore>,
+        loaded: StoredAccounts,
+        options: AccountsOptions,
+    ) -> Result<Self, AccountError> {
         let now = Utc::now();
         let (live, expired): (Vec<_>, Vec<_>) = loaded
             .sessions
